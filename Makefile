@@ -1,0 +1,42 @@
+# Shipyard — the two commands a new user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck unit bench bench-tracking docs clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PIP) install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+## demo: create the virtualenv, install, and log a small real example (SQLite + local files)
+demo: $(STAMP)
+	$(PY) examples/quickstart/train_and_compare.py
+
+## test: install test dependencies, lint, type-check and run the whole suite
+test: lint unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks examples scripts
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+## bench-tracking: Shipyard vs MLflow on tracking workloads (installs MLflow under .bench/)
+bench-tracking: $(STAMP)
+	$(PY) benchmarks/tracking.py
+
+bench: bench-tracking
+
+docs: $(STAMP)
+	$(PY) scripts/gen_cli_docs.py
+
+clean:
+	rm -rf $(VENV) .bench build dist .mypy_cache .ruff_cache .pytest_cache shipyard-data

@@ -1,0 +1,1 @@
+"""Domain logic that is not storage: tracking, data, registry, pipelines and monitoring."""

@@ -1,0 +1,139 @@
+"""Every setting Shipyard reads from the environment, each one typed and documented.
+
+A setting is read when it is used, not at import, so tests and long-lived processes see changes.
+``docs/settings.md`` is checked against :data:`ALL` by the test suite.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One environment variable: its name, type, default and what it does."""
+
+    env: str
+    kind: type[T]
+    default: T
+    doc: str
+
+    def get(self) -> T:
+        raw = os.environ.get(self.env)
+        if raw is None or raw == "":
+            return self.default
+        return self._parse(raw)
+
+    def is_set(self) -> bool:
+        return bool(os.environ.get(self.env))
+
+    def _parse(self, raw: str) -> T:
+        from shipyard.errors import InvalidInputError
+
+        kind: type = self.kind
+        try:
+            if kind is bool:
+                low = raw.strip().lower()
+                if low not in _TRUE | _FALSE:
+                    raise ValueError(raw)
+                return low in _TRUE  # type: ignore[return-value]
+            return kind(raw)  # type: ignore[no-any-return]
+        except ValueError:
+            raise InvalidInputError(
+                f"environment variable {self.env}={raw!r} is not a valid {kind.__name__}",
+                field=self.env,
+            ) from None
+
+
+HOME = Setting(
+    "SHIPYARD_HOME", str, "./shipyard-data",
+    "Folder of the embedded store: holds `shipyard.db` and `artifacts/`.",
+)
+TRACKING_URI = Setting(
+    "SHIPYARD_TRACKING_URI", str, "",
+    "Where metadata lives: a SQLAlchemy URL (`sqlite:///…`, `postgresql+psycopg://…`) or a "
+    "server (`http(s)://host:port`). Unset: the embedded SQLite store in `SHIPYARD_HOME`.",
+)
+ARTIFACTS_URI = Setting(
+    "SHIPYARD_ARTIFACTS_URI", str, "",
+    "Where artifact bytes live: any fsspec URL (`file://`, `s3://bucket/prefix`, `memory://`). "
+    "Unset: `SHIPYARD_HOME/artifacts`.",
+)
+USER = Setting(
+    "SHIPYARD_USER", str, "",
+    "Who acts in the embedded store (default: the OS user). Names the actor for audit and "
+    "four-eyes checks in a single-user store; it is no security boundary.",
+)
+METRIC_FLUSH_INTERVAL = Setting(
+    "SHIPYARD_METRIC_FLUSH_INTERVAL", float, 1.0,
+    "Seconds between background flushes of buffered metric points (they are also flushed at "
+    "run end and at interpreter exit).",
+)
+METRIC_BUFFER_SIZE = Setting(
+    "SHIPYARD_METRIC_BUFFER_SIZE", int, 50_000,
+    "Buffered metric points that trigger an early flush.",
+)
+CAPTURE_GIT = Setting(
+    "SHIPYARD_CAPTURE_GIT", bool, True,
+    "Record the git commit, branch, remote, dirty flag and diff of the working tree on each run.",
+)
+CAPTURE_ENVIRONMENT = Setting(
+    "SHIPYARD_CAPTURE_ENVIRONMENT", bool, True,
+    "Record the Python version, platform and installed packages on each run.",
+)
+SYSTEM_METRICS = Setting(
+    "SHIPYARD_SYSTEM_METRICS", bool, False,
+    "Sample CPU, memory and GPU use in the background of each run "
+    "(also `start_run(system_metrics=True)`).",
+)
+SYSTEM_METRICS_INTERVAL = Setting(
+    "SHIPYARD_SYSTEM_METRICS_INTERVAL", float, 10.0,
+    "Seconds between system-metric samples.",
+)
+SQLITE_BUSY_TIMEOUT = Setting(
+    "SHIPYARD_SQLITE_BUSY_TIMEOUT", float, 60.0,
+    "Seconds a SQLite writer waits for another process's write to finish before failing.",
+)
+
+ALL: tuple[Setting[object], ...] = (
+    HOME, TRACKING_URI, ARTIFACTS_URI, USER, METRIC_FLUSH_INTERVAL, METRIC_BUFFER_SIZE,  # type: ignore[assignment]
+    CAPTURE_GIT, CAPTURE_ENVIRONMENT, SYSTEM_METRICS, SYSTEM_METRICS_INTERVAL, SQLITE_BUSY_TIMEOUT,
+)
+
+
+def home() -> Path:
+    return Path(HOME.get()).expanduser()
+
+
+def tracking_uri() -> str:
+    """The metadata URL in force: the setting, or the embedded SQLite file."""
+    uri = TRACKING_URI.get()
+    if uri:
+        return uri
+    return f"sqlite:///{(home() / 'shipyard.db').resolve()}"
+
+
+def artifacts_uri() -> str:
+    uri = ARTIFACTS_URI.get()
+    if uri:
+        return uri
+    return (home() / "artifacts").resolve().as_uri()
+
+
+def current_user() -> str:
+    user = USER.get()
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

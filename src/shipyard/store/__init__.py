@@ -1,0 +1,1 @@
+"""Persistence only: the metadata store per domain and its migrations."""

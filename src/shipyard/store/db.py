@@ -1,0 +1,88 @@
+"""Database engines for the metadata store: SQLite (embedded default) and PostgreSQL.
+
+SQLite is tuned for several processes writing one file at once: WAL journal, a long busy
+timeout, and write transactions opened with ``BEGIN IMMEDIATE`` so a writer takes the write
+lock up front instead of failing with "database is locked" when it upgrades a read lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.pool import StaticPool
+
+from shipyard import settings
+from shipyard.errors import InvalidInputError
+
+#: Execution option naming how a SQLite transaction begins ("IMMEDIATE" for writers).
+SQLITE_BEGIN = "shipyard_sqlite_begin"
+
+
+def normalize_url(uri: str) -> URL:
+    """Parse a SQLAlchemy URL, choosing psycopg 3 for plain ``postgresql://`` URLs."""
+    try:
+        url = make_url(uri)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise InvalidInputError(
+            f"tracking URI {uri!r} is not a database URL ({exc}); use sqlite:///path/to/file.db "
+            "or postgresql+psycopg://user@host/db",
+            field="tracking_uri",
+        ) from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise InvalidInputError(
+            f"tracking URI {uri!r}: backend {url.get_backend_name()!r} is not supported; "
+            "use sqlite:/// or postgresql+psycopg://",
+            field="tracking_uri",
+        )
+    return url
+
+
+def create_db_engine(uri: str) -> Engine:
+    url = normalize_url(uri)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:")
+    kwargs: dict[str, Any] = {}
+    if in_memory:
+        # One shared connection, or each pool connection would see its own empty database.
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"connect_args": {"check_same_thread": False}}
+    engine = create_engine(url, **kwargs)
+    busy_ms = int(settings.SQLITE_BUSY_TIMEOUT.get() * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver so we can choose BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # LIKE is case-sensitive on every backend; ILIKE is the case-insensitive one.
+        cursor.execute("PRAGMA case_sensitive_like = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,1 @@
+"""Alembic migrations of the metadata store; see :mod:`shipyard.store.migrate`."""

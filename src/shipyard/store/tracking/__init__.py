@@ -1,0 +1,1 @@
+"""Tracking metadata: the protocol, its SQL implementation and the search grammar."""
