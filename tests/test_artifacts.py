@@ -23,7 +23,6 @@ from shipyard.artifacts import (
     open_content_store,
     safe_artifact_path,
 )
-from shipyard.artifacts import backend as backend_module
 from shipyard.artifacts.backend import TEMP_MARK, s3_endpoint_url
 from shipyard.errors import BackendError, InvalidInputError, NotFoundError
 from tests.s3_server import s3_bucket_url, s3_server  # noqa: F401  (fixtures)
@@ -236,7 +235,7 @@ def test_failed_local_write_leaves_nothing(tmp_path: Path,
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(backend_module.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(BackendError) as info:
         content.put_bytes(b"never lands")
     assert (tmp_path / "store").as_uri() in info.value.message
@@ -299,6 +298,14 @@ def test_s3_missing_bucket_is_a_backend_error(s3_server: str) -> None:  # noqa: 
     assert url in info.value.message
 
 
+def test_s3_specific_endpoint_wins(s3_bucket_url: str, s3_server: str,  # noqa: F811
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    content = open_content_store(s3_bucket_url)
+    assert content.read_bytes(content.put_bytes(b"via the S3 endpoint").digest)
+
+
 def test_s3_endpoint_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -339,7 +346,8 @@ def test_bad_artifact_paths(path: str) -> None:
 
 @pytest.mark.parametrize(("path", "expected"), [
     ("a", "a"), ("a//b/./c", "a/b/c"), ("a/b/", "a/b"), ("./a", "a"), ("a/../b", "b"),
-    ("a/b/../../c", "c"), ("...", "..."), ("a/..b/c..", "a/..b/c.."), ("sp ace/ü.txt", "sp ace/ü.txt"),
+    ("a/b/../../c", "c"), ("...", "..."), ("a/..b/c..", "a/..b/c.."),
+    ("sp ace/ü.txt", "sp ace/ü.txt"),
     ("x" * 1000, "x" * 1000), ("ab:c", "ab:c"), ("x/C:/y", "x/C:/y"),
 ])
 def test_good_artifact_paths(path: str, expected: str) -> None:

@@ -126,9 +126,7 @@ def test_path_may_be_a_subfolder_or_a_file(repo: Path) -> None:
 
 
 @needs_git
-def test_default_path_is_the_current_directory(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_default_path_is_the_current_directory(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(repo)
     info = capture_git()
     assert info is not None and info.commit == git(repo, "rev-parse", "HEAD")
@@ -150,9 +148,7 @@ def test_repository_without_commits_gives_none(tmp_path: Path) -> None:
     assert capture_git(tmp_path) is None
 
 
-def test_git_missing_gives_none(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_git_missing_gives_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -240,8 +236,12 @@ def test_environment_is_cached_and_copied(monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.parametrize(
     ("name", "normal"),
-    [("PyYAML", "pyyaml"), ("typing_extensions", "typing-extensions"), ("zope.interface",
-     "zope-interface"), ("Foo__Bar-.baz", "foo-bar-baz")],
+    [
+        ("PyYAML", "pyyaml"),
+        ("typing_extensions", "typing-extensions"),
+        ("zope.interface", "zope-interface"),
+        ("Foo__Bar-.baz", "foo-bar-baz"),
+    ],
 )
 def test_normalize_package_name(name: str, normal: str) -> None:
     assert normalize_package_name(name) == normal
