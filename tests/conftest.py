@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from shipyard.store.tracking.protocol import TrackingStore
+from tests.s3_server import s3_bucket_url, s3_server
+
+__all__ = ["s3_bucket_url", "s3_server"]  # fixtures every test module may use
 
 PG_URL = os.environ.get("SHIPYARD_TEST_DATABASE_URL", "")
 PG_SKIP = "PostgreSQL tests need SHIPYARD_TEST_DATABASE_URL (a database the tests may wipe)"
@@ -55,12 +58,12 @@ def wipe_postgres(url: str) -> None:
     _wiped = True
 
 
-def make_store(backend: str, tmp_path: Path) -> TrackingStore:
+def make_store(backend: str, tmp_path: Path, artifacts_uri: str | None = None) -> TrackingStore:
     from shipyard.artifacts import open_content_store
     from shipyard.store.db import create_db_engine
     from shipyard.store.tracking.sql import SqlTrackingStore
 
-    content = open_content_store((tmp_path / "artifacts").as_uri())
+    content = open_content_store(artifacts_uri or (tmp_path / "artifacts").as_uri())
     if backend == "sqlite":
         return SqlTrackingStore(create_db_engine(f"sqlite:///{tmp_path / 'meta.db'}"), content)
     if not PG_URL:
@@ -69,8 +72,13 @@ def make_store(backend: str, tmp_path: Path) -> TrackingStore:
     return SqlTrackingStore(create_db_engine(PG_URL), content)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", "sqlite+s3", pytest.param("postgres",
+                                                            marks=pytest.mark.postgres)])
 def tracking_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TrackingStore]:
-    store = make_store(request.param, tmp_path)
+    """Each backend: SQLite with local artifacts, SQLite with S3 artifacts (a local moto
+    server), PostgreSQL with local artifacts."""
+    backend, _, artifacts = request.param.partition("+")
+    uri = request.getfixturevalue("s3_bucket_url") if artifacts == "s3" else None
+    store = make_store(backend, tmp_path, uri)
     yield store
     store.engine.dispose()  # type: ignore[attr-defined]

@@ -206,3 +206,23 @@ def test_user_comes_from_shipyard_user(monkeypatch: pytest.MonkeyPatch) -> None:
     with sy.start_run(experiment="who") as run:
         pass
     assert sy.get_run(run.run_id).info.user == "reviewer-bob"
+
+
+def test_artifacts_on_s3(monkeypatch: pytest.MonkeyPatch, s3_bucket_url: str,
+                         tmp_path: Path) -> None:
+    """The fluent API with SHIPYARD_ARTIFACTS_URI on a local S3 server (moto)."""
+    monkeypatch.setenv("SHIPYARD_ARTIFACTS_URI", s3_bucket_url)
+    with sy.start_run(experiment="s3") as run:
+        sy.log_dict({"threshold": 0.7}, "config.json")
+    client = Client()
+    assert json.loads(client.read_artifact_bytes(run.run_id, "config.json")) == {
+        "threshold": 0.7}
+    out = client.download_artifacts(run.run_id, None, tmp_path / "s3-download")
+    assert (out / "_shipyard" / "environment.json").exists()
+    import boto3
+
+    bucket = s3_bucket_url.removeprefix("s3://").split("/")[0]
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    s3.close()
+    assert keys and all(key.startswith("prefix/blobs/") for key in keys)

@@ -65,6 +65,12 @@ def test_parse_recorded_h200() -> None:
     ]
 
 
+def test_parse_recorded_h200_under_load() -> None:
+    assert parse_nvidia_smi_csv(recorded("h200_1gpu_load_recorded.csv")) == [
+        GpuSample(0, "NVIDIA H200", 99.0, 9677.0, 143771.0, 62.0, 578.26)
+    ]
+
+
 def test_parse_two_gpus() -> None:
     assert parse_nvidia_smi_csv(recorded("a100_2gpu.csv")) == [
         GpuSample(0, "NVIDIA A100-SXM4-40GB", 98.0, 31245.0, 40960.0, 61.0, 287.41),

@@ -20,10 +20,13 @@ A superset of MLflow's ``search_runs`` filter. Keywords and entity prefixes are 
   (``'it\\'s'``) escapes the quote, ``\\\\`` is one backslash, and a backslash before any other
   character is kept as is, so LIKE escapes such as ``'100\\%'`` reach the backend untouched.
 - Numbers follow Python's float syntax without ``nan`` and underscores: ``1``, ``-2.5``,
-  ``1e-3``, ``inf``. They are always parsed to ``float``.
+  ``1e-3``, ``inf``, ``-inf``. They are always parsed to ``float``.
 - Types are checked here: metrics, ``start_time`` and ``end_time`` take numbers with
   ``= != < <= > >= IN NOT IN``; params, tags and the other attributes take strings with
   ``= != LIKE ILIKE IN NOT IN``. ``IN`` and ``NOT IN`` need a non-empty parenthesised list.
+- ``NOT`` binds tightest; ``a AND b AND c`` is one n-ary :class:`And`, while parentheses keep
+  their own node (``(a AND b) AND c`` nests), so :func:`format_filter` round-trips exactly.
+  Nesting deeper than 64 levels is a syntax error, never a ``RecursionError``.
 
 Every fault raises :class:`~shipyard.errors.FilterSyntaxError` with the offset of the fault.
 """
