@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Re-install when pyproject.toml changes: the stamp's name carries its checksum.
+SUM    := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+DEMO   := $(VENV)/.demo-$(SUM)
+STAMP  := $(VENV)/.dev-$(SUM)
 
 .PHONY: demo test lint typecheck unit bench bench-tracking docs clean
 
@@ -11,12 +14,16 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+$(DEMO): $(PY) pyproject.toml
+	$(PIP) install --quiet -e ".[examples]"
+	rm -f $(VENV)/.demo-* && touch $(DEMO)
+
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --quiet -e ".[dev]"
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	rm -f $(VENV)/.dev-* $(VENV)/.demo-* && touch $(STAMP) $(DEMO)
 
 ## demo: create the virtualenv, install, and log a small real example (SQLite + local files)
-demo: $(STAMP)
+demo: $(DEMO)
 	$(PY) examples/quickstart/train_and_compare.py
 
 ## test: install test dependencies, lint, type-check and run the whole suite

@@ -38,10 +38,11 @@ CANDIDATES: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 
 
-def train_one(name: str, model_cls: Any, params: dict[str, Any], data: tuple[Any, ...]) -> str:
+def train_one(name: str, model_cls: Any, params: dict[str, Any], data: tuple[Any, ...],
+              batch: str) -> str:
     x_train, x_test, y_train, y_test = data
     with sy.start_run(experiment=EXPERIMENT, run_name=name,
-                      tags={"dataset": "sklearn.breast_cancer", "demo": "quickstart"}) as run:
+                      tags={"dataset": "sklearn.breast_cancer", "batch": batch}) as run:
         sy.log_params({"model": model_cls.__name__, **params})
         model = make_pipeline(StandardScaler(), model_cls(**params))
         started = time.perf_counter()
@@ -72,27 +73,29 @@ def main() -> None:
     console = Console()
     features, target = load_breast_cancer(return_X_y=True)
     data = train_test_split(features, target, test_size=0.3, random_state=42, stratify=target)
+    batch = time.strftime("%Y%m%dT%H%M%S")  # tells this invocation's runs from earlier ones
     with console.status("training candidates…"):
         for name, (model_cls, params) in CANDIDATES.items():
-            train_one(name, model_cls, params, data)
-    runs = sy.search_runs("tags.demo = 'quickstart'", experiments=EXPERIMENT,
-                          order_by=["metrics.f1 DESC", "start_time DESC"], max_results=len(
-                              CANDIDATES))
-    table = Table(title=f"Experiment {EXPERIMENT!r}: the latest runs, best F1 first")
+            train_one(name, model_cls, params, data, batch)
+    runs = sy.search_runs(f"tags.batch = '{batch}'", experiments=EXPERIMENT,
+                          order_by=["metrics.f1 DESC"])
+    table = Table(title=f"Experiment {EXPERIMENT!r}, best F1 first")
     for column in ("run", "model", "accuracy", "f1", "roc_auc", "run id"):
         table.add_column(column, justify="right" if column in ("accuracy", "f1", "roc_auc")
-                         else "left")
+                         else "left", no_wrap=True)
     for run in runs:
         m = run.data.metrics
-        table.add_row(run.info.run_name, run.data.params["model"], f"{m['accuracy']:.4f}",
-                      f"{m['f1']:.4f}", f"{m['roc_auc']:.4f}", run.run_id)
+        model = run.data.params["model"].removesuffix("Classifier")
+        table.add_row(run.info.run_name, model, f"{m['accuracy']:.4f}",
+                      f"{m['f1']:.4f}", f"{m['roc_auc']:.4f}", run.run_id[:8])
     console.print(table)
     best = runs[0]
     console.print(f"\nBest: [bold]{best.info.run_name}[/] (f1 {best.data.metrics['f1']:.4f})")
     console.print("\nWhere to look next:")
     console.print(f"  .venv/bin/shipyard runs list --experiment {EXPERIMENT}")
-    console.print(f"  .venv/bin/shipyard runs show {best.run_id}")
-    console.print(f"  .venv/bin/shipyard runs compare {runs[0].run_id} {runs[-1].run_id}")
+    console.print(f"  .venv/bin/shipyard runs show {best.run_id}", soft_wrap=True)
+    console.print(f"  .venv/bin/shipyard runs compare {runs[0].run_id} {runs[-1].run_id}",
+                  soft_wrap=True)
     console.print("  data: ./shipyard-data (shipyard.db + artifacts/)")
 
 

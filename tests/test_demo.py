@@ -1,0 +1,30 @@
+"""`make demo`'s job runs end to end and leaves runs the CLI can show."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import shipyard as sy
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "quickstart" / "train_and_compare.py"
+
+
+def test_demo_trains_tracks_and_compares(shipyard_home: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "SHIPYARD_HOME": str(shipyard_home)}
+    result = subprocess.run([sys.executable, str(DEMO)], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Best:" in result.stdout and "shipyard runs compare" in result.stdout
+    runs = sy.search_runs(experiments="quickstart-breast-cancer", order_by=["metrics.f1 DESC"])
+    assert len(runs) == 4
+    assert all(run.info.status == sy.RunStatus.FINISHED for run in runs)
+    assert runs[0].data.metrics["f1"] > 0.9
+    curve = sy.get_metric_history(
+        next(r.run_id for r in runs if r.info.run_name == "boosting-150"),
+        "test_accuracy_curve")
+    assert len(curve) == 150
+    names = {a.path for a in sy.Client().list_artifacts(runs[0].run_id)}
+    assert {"confusion.png", "model", "_shipyard"} <= names
