@@ -179,8 +179,7 @@ def peer_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A clean environment for a worker: no settings of ours or of MLflow leak in."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SHIPYARD_", "MLFLOW_", "PYTHON"))}
-    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-                "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
     env.update(extra or {})
     return env
 

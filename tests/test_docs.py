@@ -21,7 +21,7 @@ def test_every_setting_is_documented() -> None:
 
 def test_every_limit_is_documented() -> None:
     text = (DOCS / "limits.md").read_text().replace(",", "")
-    for name in ("MAX_EXPERIMENT_NAME", "MAX_RUN_NAME", "MAX_KEY", "MAX_PARAM_VALUE",
+    for name in ("MAX_EXPERIMENT_NAME", "MAX_RUN_NAME", "MAX_USER", "MAX_KEY", "MAX_PARAM_VALUE",
                  "MAX_TAG_VALUE", "MAX_BATCH_METRICS", "MAX_BATCH_PARAMS", "MAX_SEARCH_RESULTS",
                  "MAX_ARTIFACT_PATH"):
         assert str(getattr(limits, name)) in text, f"docs/limits.md does not state {name}"

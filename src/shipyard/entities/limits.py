@@ -13,6 +13,7 @@ from shipyard.errors import InvalidInputError
 
 MAX_EXPERIMENT_NAME = 500
 MAX_RUN_NAME = 500
+MAX_USER = 256
 MAX_KEY = 250  # param, metric and tag keys
 MAX_PARAM_VALUE = 8000
 MAX_TAG_VALUE = 8000

@@ -108,6 +108,16 @@ def test_run_round_trip(tracking_store: TrackingStore) -> None:
     assert got.data.tags == {"team": "er"}
 
 
+def test_run_bad_input_changes_nothing(tracking_store: TrackingStore) -> None:
+    experiment_id = _experiment(tracking_store)
+    for kwargs, field in (({"run_name": ""}, "run name"), ({"run_name": "r" * 501}, "run name"),
+                          ({"user": "u" * 257}, "user"), ({"tags": {"": "x"}}, "tag key")):
+        with pytest.raises(InvalidInputError) as info:
+            tracking_store.create_run(experiment_id, **kwargs)  # type: ignore[arg-type]
+        assert info.value.field == field
+    assert tracking_store.search_runs([experiment_id]).items == []
+
+
 def test_run_gets_a_generated_name(tracking_store: TrackingStore) -> None:
     run = tracking_store.get_run(_run(tracking_store))
     assert run.info.run_name.count("-") == 2

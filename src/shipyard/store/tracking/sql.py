@@ -189,7 +189,9 @@ class SqlTrackingStore(TrackingStore):
         pk = _experiment_pk(experiment_id)
         rows = sql_logging.checked_tags({key: value})
         with self._write() as conn:
-            self.get_experiment(experiment_id)  # NotFoundError before writing
+            if not self._experiments(conn, t.experiments.c.experiment_id == pk):
+                raise NotFoundError(f"experiment {experiment_id!r} does not exist",
+                                    field="experiment_id")
             sql_logging.upsert_pairs(conn, t.experiment_tags, "experiment_id", pk, rows)
 
     # -- Runs --------------------------------------------------------------------------------
@@ -211,6 +213,9 @@ class SqlTrackingStore(TrackingStore):
             )
         name = random_run_name() if run_name is None else run_name
         lim.check_name(name, "run name", lim.MAX_RUN_NAME)
+        if len(user) > lim.MAX_USER:
+            raise InvalidInputError(f"user is {len(user)} characters long; the limit is "
+                                    f"{lim.MAX_USER}", field="user")
         tag_rows = sql_logging.checked_tags(tags or {})
         info = RunInfo(
             run_id=uuid.uuid4().hex,
