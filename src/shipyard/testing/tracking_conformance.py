@@ -113,7 +113,7 @@ def test_run_bad_input_changes_nothing(tracking_store: TrackingStore) -> None:
     for kwargs, field in (({"run_name": ""}, "run name"), ({"run_name": "r" * 501}, "run name"),
                           ({"user": "u" * 257}, "user"), ({"tags": {"": "x"}}, "tag key")):
         with pytest.raises(InvalidInputError) as info:
-            tracking_store.create_run(experiment_id, **kwargs)  # type: ignore[arg-type]
+            tracking_store.create_run(experiment_id, **kwargs)
         assert info.value.field == field
     assert tracking_store.search_runs([experiment_id]).items == []
 
