@@ -78,8 +78,8 @@ def timed(fn: Callable[[], object]) -> float:
 def summary(samples: Sequence[float]) -> dict[str, Any]:
     """Median (the figure ratios use), best and every sample, in seconds."""
     return {
-        "median_s": statistics.median(samples),
-        "best_s": min(samples),
+        "median_s": round(statistics.median(samples), 6),
+        "best_s": round(min(samples), 6),
         "samples_s": [round(s, 6) for s in samples],
     }
 

@@ -16,11 +16,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _tracking_data as data  # noqa: E402
-import mlflow  # noqa: E402
-from _harness import serve  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric  # noqa: E402
+import _tracking_data as data
+import mlflow
+from _harness import serve
+from mlflow import MlflowClient
+from mlflow.entities import Metric
 
 BATCH_LIMIT = 1000  # metrics per MlflowClient.log_batch call, MLflow's limit
 

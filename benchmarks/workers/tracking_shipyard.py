@@ -14,12 +14,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _tracking_data as data  # noqa: E402
-from _harness import serve  # noqa: E402
+import _tracking_data as data
+from _harness import serve
 
-import shipyard as sy  # noqa: E402
-from shipyard import settings  # noqa: E402
-from shipyard.entities import Metric  # noqa: E402
+import shipyard as sy
+from shipyard import settings
+from shipyard.entities import Metric
 
 _client: sy.Client | None = None
 

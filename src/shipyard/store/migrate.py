@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, inspect, text
 
+from shipyard.errors import BackendError
 from shipyard.store.db import SQLITE_BEGIN
 
 #: The newest migration; ``tests/test_migrations.py`` checks it equals Alembic's head.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 _PG_LOCK_ID = 0x5348_4950  # "SHIP"
 
 
@@ -33,15 +34,30 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
-    with engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
-        if revision == "head" and revision_of(conn) == HEAD_REVISION:
-            return  # another process migrated while we waited for the lock
-        config = Config()
-        config.set_main_option("script_location", "shipyard.store:migrations")
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    with engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}).connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite rebuilds a table to alter it; with foreign keys on, dropping the old copy
+            # would cascade-delete every row that points at it. The pragma only takes effect
+            # outside a transaction, hence on the driver connection before BEGIN.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                if not sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+                if revision == "head" and revision_of(conn) == HEAD_REVISION:
+                    return  # another process migrated while we waited for the lock
+                config = Config()
+                config.set_main_option("script_location", "shipyard.store:migrations")
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if broken is not None:
+                        raise BackendError(f"migration broke a foreign key: {tuple(broken)}")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
 def ensure_current(engine: Engine) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
 )
 
 metadata = MetaData(
@@ -76,6 +78,7 @@ runs = Table(
     Column("lifecycle_stage", String(20), nullable=False),
     Column("deleted_time", BigInteger, nullable=True),
     Column("parent_run_id", String(32), nullable=True),
+    Column("deleted_with_experiment", Boolean, nullable=False, server_default=false()),
     Index(None, "experiment_id", "start_time"),
     Index(None, "parent_run_id"),
 )

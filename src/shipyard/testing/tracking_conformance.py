@@ -87,8 +87,22 @@ def test_delete_and_restore_experiment(tracking_store: TrackingStore) -> None:
     assert tracking_store.get_run(run_id).info.lifecycle_stage == LifecycleStage.DELETED
     with pytest.raises(InvalidStateError):
         tracking_store.create_run(experiment_id)
+    with pytest.raises(InvalidStateError):
+        tracking_store.restore_run(run_id)  # its experiment is still deleted
     tracking_store.restore_experiment(experiment_id)
     assert tracking_store.get_run(run_id).info.lifecycle_stage == LifecycleStage.ACTIVE
+
+
+def test_restoring_an_experiment_keeps_runs_deleted_on_their_own(
+    tracking_store: TrackingStore,
+) -> None:
+    experiment_id = _experiment(tracking_store)
+    kept, dropped = _run(tracking_store, experiment_id), _run(tracking_store, experiment_id)
+    tracking_store.delete_run(dropped)
+    tracking_store.delete_experiment(experiment_id)
+    tracking_store.restore_experiment(experiment_id)
+    assert [r.run_id for r in tracking_store.search_runs([experiment_id])] == [kept]
+    assert tracking_store.get_run(dropped).info.lifecycle_stage == LifecycleStage.DELETED
 
 
 # -- Runs ----------------------------------------------------------------------------------

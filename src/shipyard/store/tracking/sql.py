@@ -162,22 +162,31 @@ class SqlTrackingStore(TrackingStore):
             return self._experiments(conn, and_(*conditions) if conditions else None)
 
     def _set_experiment_stage(self, experiment_id: str, stage: LifecycleStage) -> None:
+        """Delete or restore an experiment with the runs it holds.
+
+        Deleting marks the experiment's active runs as deleted with it; restoring brings back
+        exactly those, so a run deleted on its own before stays deleted.
+        """
         pk = _experiment_pk(experiment_id)
         now = now_ms()
+        e, r = t.experiments.c, t.runs.c
         with self._write() as conn:
-            done = conn.execute(
-                update(t.experiments).where(t.experiments.c.experiment_id == pk)
-                .values(lifecycle_stage=stage, last_update_time=now)
-            ).rowcount
-            if not done:
+            row = conn.execute(select(e.lifecycle_stage).where(e.experiment_id == pk)).first()
+            if row is None:
                 raise NotFoundError(f"experiment {experiment_id!r} does not exist",
                                     field="experiment_id")
-            conn.execute(
-                update(t.runs).where(t.runs.c.experiment_id == pk).values(
-                    lifecycle_stage=stage,
-                    deleted_time=now if stage == LifecycleStage.DELETED else None,
-                )
-            )
+            if row.lifecycle_stage == stage:
+                return
+            conn.execute(update(t.experiments).where(e.experiment_id == pk)
+                         .values(lifecycle_stage=stage, last_update_time=now))
+            if stage == LifecycleStage.DELETED:
+                conn.execute(update(t.runs).where(
+                    r.experiment_id == pk, r.lifecycle_stage == LifecycleStage.ACTIVE
+                ).values(lifecycle_stage=stage, deleted_time=now, deleted_with_experiment=True))
+            else:
+                conn.execute(update(t.runs).where(
+                    r.experiment_id == pk, r.deleted_with_experiment.is_(True)
+                ).values(lifecycle_stage=stage, deleted_time=None, deleted_with_experiment=False))
 
     def delete_experiment(self, experiment_id: str) -> None:
         self._set_experiment_stage(experiment_id, LifecycleStage.DELETED)
@@ -282,7 +291,17 @@ class SqlTrackingStore(TrackingStore):
 
     def _set_run_stage(self, run_id: str, stage: LifecycleStage) -> None:
         with self._write() as conn:
-            self._info(conn, run_id)
+            info = self._info(conn, run_id)
+            if stage == LifecycleStage.ACTIVE:
+                experiment_stage = conn.execute(
+                    select(t.experiments.c.lifecycle_stage)
+                    .where(t.experiments.c.experiment_id == int(info.experiment_id))
+                ).scalar()
+                if experiment_stage == LifecycleStage.DELETED:
+                    raise InvalidStateError(
+                        f"run {run_id!r} belongs to deleted experiment {info.experiment_id}; "
+                        "restore the experiment first", field="run_id",
+                    )
             conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(
                 lifecycle_stage=stage,
                 deleted_time=now_ms() if stage == LifecycleStage.DELETED else None,

@@ -1,0 +1,74 @@
+"""The tracking benchmark's smoke form runs and prints one well-formed JSON line.
+
+Only ``--quick`` runs here: it shrinks the sizes and never installs or runs the peer. This
+checks the benchmark works, not how fast anything is (speed is never a unit test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = {"benchmark", "machine", "ours", "peer", "ratios", "goals"}
+
+
+@pytest.fixture(scope="module")
+def result() -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tracking.py"), "--quick"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines, f"no output; stderr:\n{done.stderr[-3000:]}"
+    parsed = json.loads(lines[-1])
+    assert isinstance(parsed, dict)
+    assert "installing peer" not in done.stderr
+    return parsed
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def test_last_line_has_the_benchmark_keys(result: dict[str, Any]) -> None:
+    assert result.keys() >= REQUIRED
+    assert result["benchmark"] == "tracking"
+    assert result["machine"]["cpu_count"] >= 1
+    assert result["machine"]["sqlite_version"]
+
+
+def test_quick_skips_the_peer(result: dict[str, Any]) -> None:
+    assert result["peer"] is None
+    assert result["ratios"] == {}
+    for name, goal in result["goals"].items():
+        assert {"target", "value", "met"} <= goal.keys(), name
+        if goal["value"] is None:
+            assert goal["met"] is None, name
+
+
+def test_our_figures_are_sane(result: dict[str, Any]) -> None:
+    ours = result["ours"]
+    assert "error" not in ours
+    assert all(ours["checks"].values()), ours["checks"]
+    (log_metric,) = ours["log_metric"].values()
+    assert _positive(log_metric["median_s"])
+    assert _positive(log_metric["points_per_s"])
+    assert _positive(ours["log_batch"]["points_per_s"])
+    (search,) = (v for k, v in ours.items() if k.startswith("search_"))
+    assert _positive(search["median_s"])
+    assert search["results"] > 0
+    (fetch,) = (v for k, v in ours.items() if k.startswith("fetch_all_"))
+    assert _positive(fetch["median_s"])
+    assert fetch["runs"] == ours["sizes"]["runs"]
+    imported = ours["import"]["import shipyard"]["statement_s"]["median_s"]
+    assert _positive(imported)
+    assert result["goals"]["import_shipyard_s"]["value"] == pytest.approx(imported, abs=1e-3)
