@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest
 
 ## bench-tracking: Shipyard vs MLflow on tracking workloads (installs MLflow under .bench/)
 bench-tracking: $(STAMP)

@@ -82,3 +82,9 @@ def tracking_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[T
     store = make_store(backend, tmp_path, uri)
     yield store
     store.engine.dispose()  # type: ignore[attr-defined]
+
+
+def pytest_report_header() -> str:
+    if PG_URL:
+        return "PostgreSQL tests: on (SHIPYARD_TEST_DATABASE_URL is set)"
+    return f"PostgreSQL tests: skipped. {PG_SKIP}"
