@@ -67,6 +67,8 @@ def test_first_migration_upgrades_to_head(backend: str, tmp_path: Path) -> None:
                           "VALUES (:r, 'f1', 0, 1, 0.9)"), {"r": run_id})
         conn.execute(text("INSERT INTO latest_metrics (run_id, key, step, timestamp, value) "
                           "VALUES (:r, 'f1', 0, 1, 0.9)"), {"r": run_id})
+        conn.execute(text("INSERT INTO tags (run_id, key, value) VALUES (:r, 'team', 'er')"),
+                     {"r": run_id})
 
     # Opening the store brings the database to head.
     store = SqlTrackingStore(engine, open_content_store((tmp_path / "blobs").as_uri()))
@@ -74,7 +76,12 @@ def test_first_migration_upgrades_to_head(backend: str, tmp_path: Path) -> None:
     run = store.get_run(run_id)
     assert run.info.run_name == "old-run"
     assert run.data.params == {"C": "1.0"} and run.data.metrics == {"f1": 0.9}
+    assert run.data.tags == {"team": "er"}
     assert [r.run_id for r in store.search_runs(None, "metrics.f1 > 0.5")] == [run_id]
+    # Revision 0004 copied the run's experiment into latest_metrics: ordering by a metric
+    # within the experiment reads it.
+    ordered = store.search_runs([str(experiment_id)], order_by=["metrics.f1 DESC"])
+    assert [r.run_id for r in ordered] == [run_id]
     new_run = store.create_run(str(experiment_id))
     store.log_batch(new_run.run_id, metrics=[Metric("f1", 0.95, 0, 2)])
     store.log_artifact_bytes(new_run.run_id, "notes.txt", b"added by revision 0002")

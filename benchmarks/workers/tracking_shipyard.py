@@ -76,13 +76,14 @@ def seed(experiment: str, count: int, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
     experiment_id = client().create_experiment(experiment)  # the store is migrated by now
     eid = int(experiment_id)
-    runs, params, tags, metrics = [], [], [], []
+    runs, params, tags, metrics, latest = [], [], [], [], []
     for r in data.seed_runs(count, seed):
         runs.append((r.run_id, eid, r.name, data.USER, "FINISHED", r.start_time, r.end_time,
                      "active", None, None))
         params += [(r.run_id, k, v) for k, v in r.params.items()]
         tags += [(r.run_id, k, v) for k, v in r.tags.items()]
         metrics += [(r.run_id, k, 0, r.end_time, v) for k, v in r.metrics.items()]
+        latest += [(r.run_id, k, 0, r.end_time, v, eid) for k, v in r.metrics.items()]
     with sqlite3.connect(db_path()) as conn:
         conn.execute("PRAGMA synchronous = OFF")
         conn.executemany(
@@ -91,10 +92,10 @@ def seed(experiment: str, count: int, seed: int) -> dict[str, Any]:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", runs)
         conn.executemany("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", params)
         conn.executemany("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", tags)
-        for table in ("metrics", "latest_metrics"):
-            conn.executemany(
-                f"INSERT INTO {table} (run_id, key, step, timestamp, value) "
-                "VALUES (?, ?, ?, ?, ?)", metrics)
+        conn.executemany("INSERT INTO metrics (run_id, key, step, timestamp, value) "
+                         "VALUES (?, ?, ?, ?, ?)", metrics)
+        conn.executemany("INSERT INTO latest_metrics (run_id, key, step, timestamp, value, "
+                         "experiment_id) VALUES (?, ?, ?, ?, ?, ?)", latest)
     conn.close()
     return {"experiment_id": experiment_id, "runs": count,
             "seconds": time.perf_counter() - start}
@@ -127,8 +128,8 @@ def explain(experiment_id: str, filter_string: str, order_by: list[str],
     from shipyard.entities import ViewType
     from shipyard.store.tracking import sql_search
 
-    query, _ = sql_search.build_query([experiment_id], filter_string, order_by, max_results,
-                                      None, ViewType.ACTIVE_ONLY, "sqlite")
+    query = sql_search.first_query([experiment_id], filter_string, order_by,
+                                   ViewType.ACTIVE_ONLY, "sqlite").limit(max_results + 1)
     store = client().store
     compiled = query.compile(dialect=store.engine.dialect,  # type: ignore[attr-defined]
                              compile_kwargs={"literal_binds": True})

@@ -123,7 +123,11 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("value", _DOUBLE, nullable=True),
+    # The run's experiment, copied here so "best runs of experiment E by metric M" is one
+    # ordered range of the index below (a run never changes experiment).
+    Column("experiment_id", Integer, nullable=False),
     Index(None, "key", "value"),
+    Index(None, "experiment_id", "key", "value"),
 )
 
 run_artifacts = Table(

@@ -14,6 +14,7 @@ import math
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -390,6 +391,40 @@ def test_search_pages_cover_every_run_once(tracking_store: TrackingStore) -> Non
         if token is None:
             break
     assert sorted(seen) == sorted(made) and len(seen) == 23
+
+
+@pytest.mark.parametrize("order", ["metrics.m DESC", "metrics.m ASC", "params.p DESC"])
+@pytest.mark.parametrize("page_size", [1, 2, 3, 7])
+def test_search_pages_keep_the_order(tracking_store: TrackingStore, order: str,
+                                     page_size: int) -> None:
+    """Runs without the sort key come after those with it, on every page boundary."""
+    experiment_id = _experiment(tracking_store)
+    values = [0.5, None, 0.1, 0.9, None, math.nan, 0.3, 0.9, None]
+    for i, value in enumerate(values):
+        run_id = _run(tracking_store, experiment_id, start_time=i)
+        if value is not None:
+            tracking_store.log_batch(run_id, metrics=[Metric("m", value, 0, 0)],
+                                     params={"p": f"{value:.1f}"})
+    whole = [r.run_id for r in tracking_store.search_runs([experiment_id], order_by=[order])]
+    paged: list[str] = []
+    token = None
+    while True:
+        page = tracking_store.search_runs([experiment_id], order_by=[order],
+                                          max_results=page_size, page_token=token)
+        paged += [r.run_id for r in page]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert paged == whole and len(whole) == len(values)
+    ranked: list[Any]
+    if order.startswith("metrics"):
+        ranked = [tracking_store.get_run(r).data.metrics.get("m") for r in whole]
+        known = [v for v in ranked if v is not None and not math.isnan(v)]
+    else:
+        ranked = [tracking_store.get_run(r).data.params.get("p") for r in whole]
+        known = [v for v in ranked if v is not None]
+    assert ranked[: len(known)] == known  # every run with a value first
+    assert known == sorted(known, reverse=order.endswith("DESC"))
 
 
 def test_search_returns_full_runs(tracking_store: TrackingStore,

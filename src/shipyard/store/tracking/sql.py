@@ -324,7 +324,7 @@ class SqlTrackingStore(TrackingStore):
         with self._write() as conn:
             info = self._info(conn, run_id)
             sql_logging.check_writable(info, batch)
-            sql_logging.write_batch(conn, run_id, batch)
+            sql_logging.write_batch(conn, info, batch)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self._write() as conn:
@@ -358,15 +358,10 @@ class SqlTrackingStore(TrackingStore):
         view: ViewType = ViewType.ACTIVE_ONLY,
     ) -> Page[Run]:
         lim.check_max_results(max_results)
-        query, offset = sql_search.build_query(
-            experiment_ids, filter_string, order_by, max_results, page_token, ViewType(view),
-            self.engine.dialect.name,
-        )
-        with self._read() as conn:
-            infos = [sql_rows.run_info(row) for row in conn.execute(query)]
-            has_more = len(infos) > max_results
-            runs = sql_rows.load_runs(conn, infos[:max_results])
-        token = sql_search.page_token(offset + max_results) if has_more else None
+        with self._read() as conn, sql_rows.gc_paused():
+            infos, token = sql_search.search(conn, experiment_ids, filter_string, order_by,
+                                             max_results, page_token, ViewType(view))
+            runs = sql_rows.load_runs(conn, infos)
         return Page(runs, token)
 
     # -- Artifacts ---------------------------------------------------------------------------

@@ -115,8 +115,9 @@ def _placeholders(conn: Connection, count: int) -> str:
     return ", ".join([mark] * count)
 
 
-def _insert_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
+def _insert_metrics(conn: Connection, info: RunInfo, metrics: Sequence[Metric]) -> None:
     # The hot path of logging: one driver-level executemany, no per-row SQLAlchemy objects.
+    run_id = info.run_id
     rows = [(run_id, m.key, m.step, m.timestamp, encode_value(float(m.value))) for m in metrics]
     conn.exec_driver_sql(
         "INSERT INTO metrics (run_id, key, step, timestamp, value) "
@@ -138,16 +139,17 @@ def _insert_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) ->
     )
     conn.execute(stmt, [
         {"run_id": run_id, "key": m.key, "step": m.step, "timestamp": m.timestamp,
-         "value": encode_value(float(m.value))}
+         "value": encode_value(float(m.value)), "experiment_id": int(info.experiment_id)}
         # Sorted keys: concurrent writers lock rows in one order, so they cannot deadlock.
         for m in sorted(latest.values(), key=lambda m: m.key)
     ])
 
 
-def write_batch(conn: Connection, run_id: str, batch: Batch) -> None:
+def write_batch(conn: Connection, info: RunInfo, batch: Batch) -> None:
+    run_id = info.run_id
     if batch.params:
         _insert_params(conn, run_id, batch.params)
     if batch.tags:
         upsert_pairs(conn, t.tags, "run_id", run_id, batch.tags)
     if batch.metrics:
-        _insert_metrics(conn, run_id, batch.metrics)
+        _insert_metrics(conn, info, batch.metrics)

@@ -12,10 +12,12 @@ import binascii
 import json
 import operator
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     FromClause,
     Select,
     String,
@@ -23,13 +25,14 @@ from sqlalchemy import (
     and_,
     cast,
     exists,
+    func,
     not_,
     or_,
     select,
 )
 from sqlalchemy.sql.elements import ColumnElement as Column
 
-from shipyard.entities import LifecycleStage, ViewType
+from shipyard.entities import LifecycleStage, RunInfo, ViewType
 from shipyard.errors import InvalidInputError
 from shipyard.store import schema as t
 from shipyard.store.tracking.filter import (
@@ -42,7 +45,7 @@ from shipyard.store.tracking.filter import (
     parse_filter,
     parse_order_by,
 )
-from shipyard.store.tracking.sql_rows import RUN_COLUMNS
+from shipyard.store.tracking.sql_rows import RUN_COLUMNS, run_info
 
 _ENTITY_TABLES: dict[str, Table] = {
     "metric": t.latest_metrics,
@@ -70,23 +73,36 @@ def stage_condition(column: Column[Any], view: ViewType) -> ColumnElement[bool] 
     return None
 
 
-def page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+@dataclass(frozen=True, slots=True)
+class _Token:
+    offset: int = 0
+    ranked: int | None = None  # runs that have the first sort metric, once known
 
 
-def _offset(token: str | None) -> int:
+def _encode(offset: int, ranked: int | None) -> str:
+    body: dict[str, int] = {"offset": offset}
+    if ranked is not None:
+        body["ranked"] = ranked
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def _decode(token: str | None) -> _Token:
     if not token:
-        return 0
+        return _Token()
     try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        offset = None
-    if not isinstance(offset, int) or offset < 0:
+        body = json.loads(base64.urlsafe_b64decode(token.encode()))
+        parsed = _Token(body["offset"], body.get("ranked"))
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError,
+            UnicodeDecodeError):
+        parsed = None
+    if parsed is None or not all(
+        isinstance(v, int) and v >= 0 for v in (parsed.offset, parsed.ranked or 0)
+    ):
         raise InvalidInputError(
             "page_token is not one this server handed out; pass back next_page_token as is",
             field="page_token",
         )
-    return offset
+    return parsed
 
 
 _OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
@@ -126,17 +142,21 @@ def _expression(node: Node) -> ColumnElement[bool]:
 
 
 class _QueryBuilder:
+    """Joins, conditions and sort keys of one search query over ``runs``."""
+
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.joins: list[tuple[FromClause, ColumnElement[bool], bool]] = []  # (alias, on, outer)
         self.joined_metrics: dict[str, FromClause] = {}
         self.where: list[ColumnElement[bool]] = []
 
-    def add_filter(self, node: Node | None) -> None:
+    def add_filter(self, node: Node | None, *, as_joins: bool) -> None:
+        """With ``as_joins``, top-level AND comparisons become inner joins the planner may
+        start from; otherwise every comparison is an EXISTS test on the driving rows."""
         if node is None:
             return
         for item in node.items if isinstance(node, And) else (node,):
-            if isinstance(item, Comparison) and item.entity != "attribute":
+            if as_joins and isinstance(item, Comparison) and item.entity != "attribute":
                 alias = _ENTITY_TABLES[item.entity].alias()
                 self.joins.append((alias, _key_condition(alias, item), False))
                 if item.entity == "metric":
@@ -154,46 +174,124 @@ class _QueryBuilder:
         self.joins.append((alias, on, True))
         return alias.c.value
 
+    def sort_clause(self, column: Column[Any], ascending: bool) -> Any:
+        clause = column.asc() if ascending else column.desc()
+        # Rows without the value sort last. Only say so where it is not the default, so the
+        # database can still read the order straight off an index.
+        nulls_first_by_default = (self.dialect == "sqlite") == ascending
+        return clause.nulls_last() if nulls_first_by_default else clause
+
     def order_clauses(self, orders: Sequence[OrderBy]) -> list[Any]:
-        clauses: list[Any] = []
-        for order in orders:
-            column = self._sort_column(order)
-            clause = column.asc() if order.ascending else column.desc()
-            # Runs without the value sort last. Only say so where it is not the default, so
-            # the database can still read the order straight off an index.
-            nulls_first_by_default = (self.dialect == "sqlite") == order.ascending
-            clauses.append(clause.nulls_last() if nulls_first_by_default else clause)
-        clauses += [t.runs.c.start_time.desc(), t.runs.c.run_id.asc()]
-        return clauses
+        clauses = [self.sort_clause(self._sort_column(o), o.ascending) for o in orders]
+        return [*clauses, t.runs.c.start_time.desc(), t.runs.c.run_id.asc()]
+
+    def source(self, first: Any) -> Any:
+        for alias, on, outer in self.joins:
+            first = first.join(alias, on, isouter=outer)
+        return first
 
 
-def build_query(
+@dataclass(frozen=True, slots=True)
+class _Search:
+    experiment_ids: list[int] | None
+    node: Node | None
+    orders: list[OrderBy]
+    view: ViewType
+    dialect: str
+
+    def run_conditions(self) -> list[ColumnElement[bool]]:
+        conditions = []
+        stage = stage_condition(t.runs.c.lifecycle_stage, self.view)
+        if stage is not None:
+            conditions.append(stage)
+        if self.experiment_ids is not None:
+            conditions.append(t.runs.c.experiment_id.in_(self.experiment_ids))
+        return conditions
+
+    def joined(self) -> Select[Any]:
+        """Any order: the planner picks its way in through the joined filter tables."""
+        builder = _QueryBuilder(self.dialect)
+        builder.add_filter(self.node, as_joins=True)
+        clauses = builder.order_clauses(self.orders)
+        return (select(*RUN_COLUMNS).select_from(builder.source(t.runs))
+                .where(*self.run_conditions(), *builder.where).order_by(*clauses))
+
+    def ranked(self) -> Select[Any]:
+        """Runs that have the first sort metric, read in order off
+        ``latest_metrics(experiment_id, key, value)`` so a page stops after a page's worth."""
+        first = self.orders[0]
+        ranked = t.latest_metrics.alias("ranked")
+        builder = _QueryBuilder(self.dialect)
+        builder.add_filter(self.node, as_joins=False)
+        clauses = [builder.sort_clause(ranked.c.value, first.ascending),
+                   *builder.order_clauses(self.orders[1:])]
+        conditions = [ranked.c.key == first.key, ranked.c.value.is_not(None)]
+        if self.experiment_ids is not None:
+            conditions.append(ranked.c.experiment_id.in_(self.experiment_ids))
+        stage = stage_condition(t.runs.c.lifecycle_stage, self.view)
+        if stage is not None:
+            conditions.append(stage)
+        source = builder.source(ranked.join(t.runs, t.runs.c.run_id == ranked.c.run_id))
+        return (select(*RUN_COLUMNS).select_from(source)
+                .where(*conditions, *builder.where).order_by(*clauses))
+
+    def unranked(self) -> Select[Any]:
+        """Runs without a value for the first sort metric (missing or NaN): they come last."""
+        first = self.orders[0]
+        has = t.latest_metrics.alias("has")
+        builder = _QueryBuilder(self.dialect)
+        builder.add_filter(self.node, as_joins=False)
+        clauses = builder.order_clauses(self.orders[1:])
+        lacks = ~exists().where(has.c.run_id == t.runs.c.run_id, has.c.key == first.key,
+                                has.c.value.is_not(None))
+        return (select(*RUN_COLUMNS).select_from(builder.source(t.runs))
+                .where(*self.run_conditions(), lacks, *builder.where).order_by(*clauses))
+
+
+def _prepare(experiment_ids: Sequence[str] | None, filter_string: str | None,
+             order_by: Sequence[str] | None, view: ViewType, dialect: str) -> _Search:
+    return _Search(None if experiment_ids is None else _experiment_pks(experiment_ids),
+                   parse_filter(filter_string), parse_order_by(order_by), view, dialect)
+
+
+def first_query(experiment_ids: Sequence[str] | None, filter_string: str | None,
+                order_by: Sequence[str] | None, view: ViewType, dialect: str) -> Select[Any]:
+    """The main query a search runs (for diagnostics such as EXPLAIN)."""
+    plan = _prepare(experiment_ids, filter_string, order_by, view, dialect)
+    return plan.ranked() if plan.orders and plan.orders[0].entity == "metric" else plan.joined()
+
+
+def search(
+    conn: Connection,
     experiment_ids: Sequence[str] | None,
     filter_string: str | None,
     order_by: Sequence[str] | None,
     max_results: int,
     page_token: str | None,
     view: ViewType,
-    dialect: str,
-) -> tuple[Select[Any], int]:
-    """The query for one page (one row more than the page, to tell if another follows)."""
-    offset = _offset(page_token)
-    builder = _QueryBuilder(dialect)
-    builder.add_filter(parse_filter(filter_string))
-    clauses = builder.order_clauses(parse_order_by(order_by))
-    stage = stage_condition(t.runs.c.lifecycle_stage, view)
-    if stage is not None:
-        builder.where.append(stage)
-    if experiment_ids is not None:
-        builder.where.append(t.runs.c.experiment_id.in_(_experiment_pks(experiment_ids)))
-    source: Any = t.runs
-    for alias, on, outer in builder.joins:
-        source = source.join(alias, on, isouter=outer)
-    query = (
-        select(*RUN_COLUMNS).select_from(source).where(*builder.where)
-        .order_by(*clauses).limit(max_results + 1).offset(offset)
-    )
-    return query, offset
+) -> tuple[list[RunInfo], str | None]:
+    """One page of run infos and the token of the next page."""
+    token = _decode(page_token)
+    plan = _prepare(experiment_ids, filter_string, order_by, view, conn.dialect.name)
+    offset, want = token.offset, max_results + 1  # one more tells whether a page follows
+    if not plan.orders or plan.orders[0].entity != "metric":
+        rows = list(conn.execute(plan.joined().limit(want).offset(offset)))
+        ranked_total = None
+    else:
+        # Runs with the sort metric first, then those without; the token remembers how many
+        # had it once a page has crossed over, so later pages need not count them again.
+        rows, ranked_total = [], token.ranked
+        if ranked_total is None or offset < ranked_total:
+            rows = list(conn.execute(plan.ranked().limit(want).offset(offset)))
+        if len(rows) < want:
+            if ranked_total is None:
+                ranked_total = offset + len(rows) if rows or offset == 0 else conn.execute(
+                    select(func.count()).select_from(plan.ranked().subquery())).scalar_one()
+            rows += conn.execute(plan.unranked().limit(want - len(rows))
+                                 .offset(max(0, offset - ranked_total)))
+    infos = [run_info(row) for row in rows[:max_results]]
+    next_token = _encode(offset + max_results, ranked_total) if len(rows) > max_results else None
+    return infos, next_token
 
 
 def _experiment_pks(experiment_ids: Sequence[str]) -> list[int]:
