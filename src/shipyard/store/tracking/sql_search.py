@@ -1,8 +1,10 @@
-"""Run search compiled to one SQL query that the database answers from its indexes.
+"""Run search compiled to SQL that the database answers from its indexes.
 
-Comparisons joined by a top-level AND become inner joins (a run lacking the key cannot match),
-so the database can drive the query from the index on ``latest_metrics(key, value)`` and stop
-after one page. Comparisons under OR or NOT become EXISTS subqueries.
+Ordered by a metric, a page is read in order off ``latest_metrics(experiment_id, key, value)``
+with every filter comparison an EXISTS test, so the query stops after a page's worth of runs;
+runs without that metric follow from a second query. In any other order, comparisons under a
+top-level AND become inner joins (a run lacking the key cannot match) that the planner may start
+from, and comparisons under OR or NOT become EXISTS subqueries.
 """
 
 from __future__ import annotations
