@@ -226,3 +226,15 @@ def test_artifacts_on_s3(monkeypatch: pytest.MonkeyPatch, s3_bucket_url: str,
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     s3.close()
     assert keys and all(key.startswith("prefix/blobs/") for key in keys)
+
+
+def test_system_metrics_are_sampled_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("SHIPYARD_SYSTEM_METRICS_INTERVAL", "0.05")
+    with sy.start_run(experiment="system", system_metrics=True) as run:
+        time.sleep(0.4)
+    history = sy.get_metric_history(run.run_id, "system/cpu_utilization_percentage")
+    assert len(history) >= 2
+    assert [m.step for m in history] == list(range(len(history)))
+    assert "system/system_memory_usage_megabytes" in sy.get_run(run.run_id).data.metrics

@@ -15,11 +15,14 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.entities import ArtifactInfo, Metric, Run, RunStatus, ViewType
+from shipyard.entities import ArtifactInfo, Metric, Run, RunInfo, RunStatus, ViewType
 from shipyard.errors import InvalidInputError, InvalidStateError, NotFoundError
 from shipyard.sdk.client import Client
+
+if TYPE_CHECKING:
+    from shipyard.services.system_metrics import SystemMetricsSampler
 
 _run_stack: ContextVar[tuple[ActiveRun, ...]] = ContextVar("shipyard_run_stack", default=())
 _experiment: ContextVar[str | None] = ContextVar("shipyard_experiment", default=None)
@@ -45,7 +48,8 @@ class ActiveRun:
     """A started run. As a context manager it ends the run: FAILED on an exception, else
     FINISHED, after every metric point logged in it is durable."""
 
-    def __init__(self, run: Run, client: Client, sampler: Any = None) -> None:
+    def __init__(self, run: Run, client: Client,
+                 sampler: SystemMetricsSampler | None = None) -> None:
         self.run = run
         self.client = client
         self._sampler = sampler
@@ -56,7 +60,7 @@ class ActiveRun:
         return self.run.run_id
 
     @property
-    def info(self) -> Any:
+    def info(self) -> RunInfo:
         return self.run.info
 
     def __enter__(self) -> ActiveRun:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import platform
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shipyard import settings
 from shipyard.sdk.client import Client
+
+if TYPE_CHECKING:
+    from shipyard.services.system_metrics import SystemMetricsSampler
 
 TAG_USER = "shipyard.user"
 TAG_SOURCE = "shipyard.source.name"
@@ -70,7 +73,7 @@ def log_context_artifacts(client: Client, run_id: str, context: RunContext) -> N
         client.log_text(run_id, context.git_diff, GIT_DIFF_FILE)
 
 
-def start_system_metrics(client: Client, run_id: str) -> Any:
+def start_system_metrics(client: Client, run_id: str) -> SystemMetricsSampler:
     from shipyard.services.system_metrics import SystemMetricsSampler
 
     def log(values: dict[str, float], step: int) -> None:
