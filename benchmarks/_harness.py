@@ -11,11 +11,13 @@ the last line on stdout is the one JSON object described in ``docs`` (see :func:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import selectors
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -284,3 +286,221 @@ def serve(handlers: Mapping[str, Callable[..., Any]]) -> None:
             result = {"ok": False, "error": traceback.format_exc()}
         answers.write(json.dumps(result, default=str) + "\n")
         answers.flush()
+
+
+class LocalWorker:
+    """A worker's handlers called in this process, with :class:`Worker`'s interface.
+
+    For a smoke run whose client library is installed here too (no peer process to start).
+    """
+
+    def __init__(self, name: str, script: Path) -> None:
+        import importlib.util
+
+        self.name = name
+        spec = importlib.util.spec_from_file_location(f"_bench_worker_{script.stem}", script)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        self._handlers: Mapping[str, Callable[..., Any]] = module.HANDLERS
+
+    def call(self, op: str, timeout: float = 300.0, **args: Any) -> Any:
+        """Run ``op`` here and return its result (raises WorkerError on failure)."""
+        del timeout  # kept for the same signature as Worker.call
+        try:
+            return self._handlers[op](**args)
+        except Exception:
+            raise WorkerError(f"{self.name} (in-process), {op}:\n{traceback.format_exc()}") \
+                from None
+
+    def close(self) -> None:
+        pass
+
+
+# -- Servers ---------------------------------------------------------------------------------
+# These need psutil, so they are for the benchmark process (``.venv``), never for a worker.
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status of a GET on ``url`` (never through a proxy), or None if none came."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class ServerProcess:
+    """A server under benchmark, started as users start it, in a process group of its own.
+
+    :meth:`start` times the spawn to the first 200 from its health URL; :meth:`rss_mb` and
+    :meth:`cpu_seconds` measure its whole process tree (it may fork workers); :meth:`stop`
+    ends that whole tree, whatever state it is in. Use it as a context manager so that a
+    server never outlives the benchmark.
+    """
+
+    def __init__(self, name: str, command: Sequence[str], *, health_url: str,
+                 env: Mapping[str, str], cwd: Path, log_path: Path) -> None:
+        self.name = name
+        self.command = [str(part) for part in command]
+        self.health_url = health_url
+        self.env = dict(env)
+        self.cwd = cwd
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._seen: dict[int, Any] = {}  # every process of the tree seen so far, by pid
+        self._terminated = False
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "not started"
+        return self._proc.pid
+
+    def start(self, timeout: float = 180.0, interval: float = 0.01) -> float:
+        """Spawn the server; return the seconds from spawn to its first healthy answer."""
+        with self.log_path.open("wb") as log_file:
+            start = time.perf_counter()
+            self._proc = subprocess.Popen(self.command, cwd=self.cwd, env=self.env,
+                                          stdin=subprocess.DEVNULL, stdout=log_file,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = start + timeout
+        while True:
+            if http_status(self.health_url, timeout=2.0) == 200:
+                return time.perf_counter() - start
+            if self._proc.poll() is not None:
+                raise ServerError(self._failure(f"exited with {self._proc.returncode}"))
+            if time.perf_counter() > deadline:
+                raise ServerError(self._failure(f"no 200 from {self.health_url} in {timeout} s"))
+            time.sleep(interval)
+
+    def _failure(self, what: str) -> str:
+        tail = self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+        return f"{self.name} server {what}: {' '.join(self.command)}\nits log ends with:\n{tail}"
+
+    def tree(self) -> list[Any]:
+        """The server's process and all its descendants now (psutil.Process objects)."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            processes = []
+        self._seen.update((p.pid, p) for p in processes)
+        return processes
+
+    def rss_mb(self) -> float:
+        """Resident memory of the whole tree, summed (shared pages count in each process)."""
+        return round(_sum_over(self.tree(), lambda p: p.memory_info().rss) / 2**20, 1)
+
+    def pss_mb(self) -> float | None:
+        """Proportional set size of the tree (shared pages split between processes), if the
+        platform reports it."""
+        try:
+            total = _sum_over(self.tree(), lambda p: p.memory_full_info().pss)
+        except AttributeError:
+            return None
+        return round(total / 2**20, 1)
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time used so far by the processes of the tree alive now."""
+        return _sum_over(self.tree(), lambda p: sum(p.cpu_times()[:2]))
+
+    def settle(self, quiet_cores: float = 0.05, window: float = 1.0,
+               timeout: float = 90.0) -> float:
+        """Wait until the tree uses under ``quiet_cores`` CPUs over a whole ``window`` (a
+        server may go on starting helpers after its first answer); return the seconds
+        waited. Gives up quietly after ``timeout``."""
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout:
+            before = self.cpu_seconds()
+            time.sleep(window)
+            if (self.cpu_seconds() - before) / window < quiet_cores:
+                break
+        return time.perf_counter() - start
+
+    def terminate(self) -> None:
+        """Send SIGTERM to the process group and to every process of the tree seen, without
+        waiting (to stop several servers at once, call this on each before :meth:`stop`)."""
+        import psutil
+
+        if self._proc is None or self._terminated:
+            return
+        if self._proc.poll() is None:
+            self.tree()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGTERM)
+        for process in self._seen.values():  # also any that left the group
+            if _alive(process):
+                with contextlib.suppress(psutil.Error):
+                    process.terminate()
+        self._terminated = True
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the tree, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
+        import psutil
+
+        if self._proc is None:
+            return
+        self.terminate()
+        _, survivors = psutil.wait_procs([p for p in self._seen.values() if _alive(p)],
+                                         timeout=grace)
+        if survivors:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            for process in survivors:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+            psutil.wait_procs(survivors, timeout=5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=5)
+        self._seen.clear()
+        self._proc = None
+
+
+def _alive(process: Any) -> bool:
+    import psutil
+
+    try:
+        return bool(process.is_running()) and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _sum_over(processes: Sequence[Any], figure: Callable[[Any], float]) -> float:
+    """``figure`` summed over the processes that still exist (one may exit while we look)."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += figure(process)
+    return total

@@ -73,15 +73,38 @@ def make_store(backend: str, tmp_path: Path, artifacts_uri: str | None = None) -
 
 
 @pytest.fixture(params=["sqlite", "sqlite+s3", pytest.param("postgres",
-                                                            marks=pytest.mark.postgres)])
+                                                            marks=pytest.mark.postgres), "rest"])
 def tracking_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TrackingStore]:
     """Each backend: SQLite with local artifacts, SQLite with S3 artifacts (a local moto
-    server), PostgreSQL with local artifacts."""
+    server), PostgreSQL with local artifacts, and the REST client talking to the real server
+    app in-process (over SQLite with local artifacts)."""
     backend, _, artifacts = request.param.partition("+")
     uri = request.getfixturevalue("s3_bucket_url") if artifacts == "s3" else None
+    if backend == "rest":
+        yield from _rest_store(tmp_path)
+        return
     store = make_store(backend, tmp_path, uri)
     yield store
     store.engine.dispose()  # type: ignore[attr-defined]
+
+
+def _rest_store(tmp_path: Path) -> Iterator[TrackingStore]:
+    """A RestTrackingStore whose requests run the server app in-process (starlette's
+    TestClient is an httpx.Client); the app serves a SqlTrackingStore on SQLite."""
+    import warnings
+
+    from shipyard.server.app import create_app
+    from shipyard.store.rest.client import RestTrackingStore
+
+    with warnings.catch_warnings():
+        # Starlette 1.x asks for httpx2 on import; the TestClient works the same with httpx.
+        warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+        from starlette.testclient import TestClient
+
+    inner = make_store("sqlite", tmp_path)
+    with TestClient(create_app(inner)) as client:
+        yield RestTrackingStore("http://testserver", client=client)
+    inner.engine.dispose()  # type: ignore[attr-defined]
 
 
 def pytest_report_header() -> str:

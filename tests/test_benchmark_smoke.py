@@ -72,3 +72,38 @@ def test_our_figures_are_sane(result: dict[str, Any]) -> None:
     imported = ours["import"]["import shipyard"]["statement_s"]["median_s"]
     assert _positive(imported)
     assert result["goals"]["import_shipyard_s"]["value"] == pytest.approx(imported, abs=1e-3)
+
+
+def test_tracking_server_quick_prints_one_well_formed_json_line() -> None:
+    """``benchmarks/tracking_server.py --quick``: ``shipyard server`` alone, driven by the
+    MLflow client of ``.venv``'s mlflow-skinny; the points it logs are read back."""
+    import importlib.util
+
+    if importlib.util.find_spec("shipyard.server") is None:
+        pytest.skip("shipyard.server does not exist yet: no server to benchmark")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "MLFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tracking_server.py"), "--quick"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "installing peer" not in done.stderr
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert parsed.keys() >= REQUIRED
+    assert parsed["benchmark"] == "tracking_server"
+    assert parsed["peer"] is None
+    assert parsed["ratios"] == {}
+    ours = parsed["ours"]
+    assert "error" not in ours
+    assert ours["checks"]["all_points_read_back"] is True
+    assert _positive(ours["start"]["health_s"])
+    assert _positive(ours["start"]["rss_mb"])
+    assert _positive(ours["log_metric"]["calls_per_s"])
+    assert _positive(ours["log_batch"]["points_per_s"])
+    goals = parsed["goals"]
+    for name, goal in goals.items():
+        assert {"target", "value", "met"} <= goal.keys(), name
+        if goal["value"] is None:
+            assert goal["met"] is None, name
+    assert goals["health_after_spawn_s"]["value"] == ours["start"]["health_s"]
+    assert goals["idle_rss_mb"]["value"] == ours["start"]["rss_mb"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import shipyard
 from shipyard import errors
@@ -43,3 +44,15 @@ def test_public_names_resolve() -> None:
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None
     assert "start_run" in dir(shipyard)
+
+
+def test_an_unusable_home_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    from shipyard.store.db import create_db_engine
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(errors.InvalidInputError) as info:
+        create_db_engine(f"sqlite:///{blocker / 'sub' / 'shipyard.db'}")
+    assert info.value.field == "tracking_uri" and "writable" in info.value.message

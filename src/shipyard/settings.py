@@ -137,3 +137,37 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+# -- The tracking server (`shipyard server`) and its REST client ------------------------------
+
+SERVER_MAX_JSON_BYTES = Setting(
+    "SHIPYARD_SERVER_MAX_JSON_BYTES", int, 16 * 1024 * 1024,
+    "Largest JSON request body `shipyard server` accepts on its own API (`/api/v1`); a larger "
+    "one is answered 413 before it is read whole.",
+)
+SERVER_MAX_UPLOAD_BYTES = Setting(
+    "SHIPYARD_SERVER_MAX_UPLOAD_BYTES", int, 5 * 1024**3,
+    "Largest artifact file `shipyard server` accepts in one upload; a larger one is answered "
+    "413 and nothing is stored.",
+)
+HTTP_TIMEOUT = Setting(
+    "SHIPYARD_HTTP_TIMEOUT", float, 30.0,
+    "Seconds the REST client waits to connect to a tracking server, and between bytes of a "
+    "request or response, before it gives up on an attempt.",
+)
+HTTP_RETRIES = Setting(
+    "SHIPYARD_HTTP_RETRIES", int, 5,
+    "Times the REST client retries an idempotent call after a connection error, a timeout or a "
+    "429/502/503/504 answer (0: never).",
+)
+HTTP_BACKOFF = Setting(
+    "SHIPYARD_HTTP_BACKOFF", float, 0.5,
+    "Seconds of the REST client's first retry delay; each retry doubles it (at most 30 s), with "
+    "random jitter.",
+)
+
+_SERVER: tuple[Setting[object], ...] = (  # type: ignore[assignment]
+    SERVER_MAX_JSON_BYTES, SERVER_MAX_UPLOAD_BYTES, HTTP_TIMEOUT, HTTP_RETRIES, HTTP_BACKOFF,
+)
+ALL = (*ALL, *_SERVER)

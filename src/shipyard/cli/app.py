@@ -16,7 +16,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from shipyard.cli import experiments, runs
+from shipyard.cli import experiments, runs, server, sync
 from shipyard.errors import ShipyardError
 
 
@@ -55,6 +55,8 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app)
 app.add_typer(runs.app)
+app.command(name="server")(server.serve)
+app.add_typer(sync.app)
 
 
 def main() -> None:

@@ -57,7 +57,15 @@ def _sqlite_engine(url: URL) -> Engine:
         # One shared connection, or each pool connection would see its own empty database.
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInputError(
+                f"cannot create the folder of the SQLite database {database!r}: "
+                f"{exc.strerror or exc}; set SHIPYARD_HOME or the tracking URI to a writable place",
+                field="tracking_uri",
+            ) from None
         kwargs = {"connect_args": {"check_same_thread": False}}
     engine = create_engine(url, **kwargs)
     busy_ms = int(settings.SQLITE_BUSY_TIMEOUT.get() * 1000)

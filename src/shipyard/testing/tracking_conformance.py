@@ -518,4 +518,28 @@ def test_artifact_file_and_folder_may_not_clash(tracking_store: TrackingStore) -
         tracking_store.list_artifacts(run_id, "nowhere")
 
 
+# -- Chosen run ids (copying runs between stores) -------------------------------------------
+
+
+def test_create_run_with_a_chosen_id(tracking_store: TrackingStore) -> None:
+    experiment_id = _experiment(tracking_store)
+    chosen = uuid.uuid4().hex
+    run = tracking_store.create_run(experiment_id, run_name="copied", start_time=5,
+                                    run_id=chosen)
+    assert run.run_id == chosen
+    assert tracking_store.get_run(chosen).info.run_name == "copied"
+    with pytest.raises(AlreadyExistsError) as taken:
+        tracking_store.create_run(_experiment(tracking_store), run_id=chosen)
+    assert taken.value.field == "run_id"
+    tracking_store.delete_run(chosen)  # a deleted run keeps its id
+    with pytest.raises(AlreadyExistsError):
+        tracking_store.create_run(experiment_id, run_id=chosen)
+    for bad in ("", "ABCDEF" + chosen[6:], chosen[:31], chosen + "0", "g" * 32, "../" + chosen):
+        with pytest.raises(InvalidInputError) as malformed:
+            tracking_store.create_run(experiment_id, run_id=bad)
+        assert malformed.value.field == "run_id"
+    assert [r.run_id for r in tracking_store.search_runs([experiment_id], view=ViewType.ALL)
+            ] == [chosen]
+
+
 __all__ = [name for name in dict(globals()) if name.startswith("test_")] + ["search_runs"]

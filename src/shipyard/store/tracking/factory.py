@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 from shipyard import settings
-from shipyard.errors import InvalidInputError
 from shipyard.store.tracking.protocol import TrackingStore
 
 _lock = threading.Lock()
@@ -28,11 +27,10 @@ def open_tracking_store(
 
 def _create(tracking_uri: str, artifacts_uri: str) -> TrackingStore:
     if tracking_uri.startswith(("http://", "https://")):
-        raise InvalidInputError(
-            f"tracking URI {tracking_uri!r} names a tracking server, which this version of "
-            "Shipyard cannot talk to yet; use a database URL (sqlite:///…, postgresql+psycopg://…)",
-            field="SHIPYARD_TRACKING_URI",
-        )
+        # A server holds its own artifact store and proxies the bytes: artifacts_uri is unused.
+        from shipyard.store.rest.client import RestTrackingStore
+
+        return RestTrackingStore(tracking_uri)
     from shipyard.artifacts import open_content_store
     from shipyard.store.db import create_db_engine
     from shipyard.store.tracking.sql import SqlTrackingStore
@@ -47,4 +45,7 @@ def forget_open_stores() -> None:
             engine = getattr(store, "engine", None)
             if engine is not None:
                 engine.dispose()
+            close = getattr(store, "close", None)  # a REST store's connection pool
+            if close is not None:
+                close()
         _open.clear()

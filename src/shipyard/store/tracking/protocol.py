@@ -76,8 +76,17 @@ class TrackingStore(abc.ABC):
         start_time: int | None = None,
         tags: Mapping[str, str] | None = None,
         parent_run_id: str | None = None,
+        *,
+        run_id: str | None = None,
     ) -> Run:
-        """Create a RUNNING run. A missing ``run_name`` gets a generated one."""
+        """Create a RUNNING run. A missing ``run_name`` gets a generated one.
+
+        ``run_id`` keeps an id the caller chose (32 lowercase hex characters, the form of
+        Shipyard's and MLflow's run ids), so a run copied between stores keeps its id; a
+        malformed one is an ``InvalidInputError`` and one already taken (by any run, deleted
+        ones included) an ``AlreadyExistsError``, both with ``field="run_id"``. ``None`` makes
+        a new random id.
+        """
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> Run: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +40,15 @@ from shipyard.store import schema as t
 from shipyard.store.db import SQLITE_BEGIN
 from shipyard.store.tracking import sql_artifacts, sql_logging, sql_rows, sql_search
 from shipyard.store.tracking.protocol import TrackingStore
+
+_RUN_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+def _check_run_id(run_id: object) -> None:
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
+        raise InvalidInputError(
+            f"run_id {run_id!r} must be 32 lowercase hex characters, like "
+            f"{uuid.uuid4().hex!r}", field="run_id")
 
 
 def now_ms() -> int:
@@ -213,7 +223,11 @@ class SqlTrackingStore(TrackingStore):
         start_time: int | None = None,
         tags: Mapping[str, str] | None = None,
         parent_run_id: str | None = None,
+        *,
+        run_id: str | None = None,
     ) -> Run:
+        if run_id is not None:
+            _check_run_id(run_id)
         experiment = self.get_experiment(experiment_id)
         if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
             raise InvalidStateError(
@@ -227,7 +241,7 @@ class SqlTrackingStore(TrackingStore):
                                     f"{lim.MAX_USER}", field="user")
         tag_rows = sql_logging.checked_tags(tags or {})
         info = RunInfo(
-            run_id=uuid.uuid4().hex,
+            run_id=uuid.uuid4().hex if run_id is None else run_id,
             experiment_id=experiment.experiment_id,
             run_name=name,
             user=user,
@@ -240,12 +254,21 @@ class SqlTrackingStore(TrackingStore):
         with self._write() as conn:
             if parent_run_id is not None:
                 self._info(conn, parent_run_id, field="parent_run_id")
-            conn.execute(insert(t.runs), {
-                "run_id": info.run_id, "experiment_id": int(info.experiment_id),
-                "run_name": name, "user_id": user, "status": info.status,
-                "start_time": info.start_time, "end_time": None,
-                "lifecycle_stage": info.lifecycle_stage, "parent_run_id": parent_run_id,
-            })
+            if run_id is not None and conn.execute(
+                select(t.runs.c.run_id).where(t.runs.c.run_id == run_id)
+            ).first() is not None:
+                raise AlreadyExistsError(f"a run with id {run_id!r} already exists",
+                                         field="run_id")
+            try:
+                conn.execute(insert(t.runs), {
+                    "run_id": info.run_id, "experiment_id": int(info.experiment_id),
+                    "run_name": name, "user_id": user, "status": info.status,
+                    "start_time": info.start_time, "end_time": None,
+                    "lifecycle_stage": info.lifecycle_stage, "parent_run_id": parent_run_id,
+                })
+            except IntegrityError:  # PostgreSQL: another writer took the id since the check
+                raise AlreadyExistsError(f"a run with id {info.run_id!r} already exists",
+                                         field="run_id") from None
             sql_logging.upsert_pairs(conn, t.tags, "run_id", info.run_id, tag_rows)
         return Run(info, RunData(tags=dict(tag_rows)))
 

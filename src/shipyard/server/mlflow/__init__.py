@@ -1,0 +1,14 @@
+"""MLflow-compatible routes: the ``mlflow`` client (3.x) tracks runs and artifacts in Shipyard.
+
+``build_router(store)`` returns a FastAPI router with MLflow's tracking REST API
+(``/api/2.0/mlflow/...``, ``/ajax-api/2.0/mlflow/...``) and its artifact proxy
+(``/api/2.0/mlflow-artifacts/...``), served from any :class:`TrackingStore`. Errors come in
+MLflow's shape, ``{"error_code": ..., "message": ...}``. ``docs/mlflow-compatibility.md`` lists
+what is served and how it differs from MLflow.
+
+This package never imports ``mlflow``; only the compatibility tests use the real client.
+"""
+
+from shipyard.server.mlflow.router import build_router
+
+__all__ = ["build_router"]
