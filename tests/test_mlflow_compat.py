@@ -308,6 +308,8 @@ def test_fluent_run_with_artifacts(client: MlflowClient, server: Server, tmp_pat
     assert server.store.get_experiment(mine.info.experiment_id).name == "Default"
     assert mine.data.params == {"alpha": "0.5"} and mine.data.tags["owner"] == "ana"
     assert server.store.get_run(child.info.run_id).info.parent_run_id == run_id
+    # The mlflow client (and its UI) find the parent through this tag.
+    assert client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == run_id
 
     listed = {(f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run_id)}
     assert listed == {("model.txt", False, 7), ("report", True, None), ("notes", True, None)}

@@ -91,6 +91,16 @@ def test_sync_copies_everything_exactly(source: tuple[SqlTrackingStore, list[str
     assert dump(destination, names) == want
 
 
+def test_every_store_is_a_source(tracking_store: TrackingStore, tmp_path: Path) -> None:
+    """Any tracking store reads as a source: S3 artifacts, PostgreSQL, a Shipyard server."""
+    names = seed(tracking_store)
+    dest = sqlite_store(tmp_path / "destination")
+    summary = sync(reader(tracking_store), dest, SMALL)
+    assert summary.warnings == []
+    assert dump(dest, names) == dump(tracking_store, names)
+    dest.engine.dispose()
+
+
 def test_deleted_experiments_and_runs_are_left_out_by_default(
     source: tuple[SqlTrackingStore, list[str]], tmp_path: Path,
 ) -> None:

@@ -332,6 +332,7 @@ def mlflow_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_sync_from_an_mlflow_server(mlflow_server: tuple[str, dict[str, Any], str],
                                     tmp_path: Path) -> None:
     url, view, mode = mlflow_server

@@ -5,8 +5,9 @@
   ``/api/2.0/mlflow-artifacts/artifacts/...`` proxy (see :mod:`.artifacts`).
 - MLflow's experiment ``"0"`` (its always-present ``Default``) is Shipyard's experiment named
   ``Default``, created on first use; responses show that experiment's real id.
-- MLflow keeps the tag ``mlflow.runName`` equal to the run's name; responses add it to runs
-  that lack it (runs created by Shipyard's own SDK).
+- MLflow keeps the tag ``mlflow.runName`` equal to the run's name and finds a run's parent
+  through ``mlflow.parentRunId``; responses add both to runs that lack them (runs created by
+  Shipyard's own SDK).
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def run_json(run: Run) -> JSON:
                for key, value in run.data.metrics.items()]
     tags = dict(run.data.tags)
     tags.setdefault(RUN_NAME_TAG, run.info.run_name)
+    if run.info.parent_run_id:  # how MLflow's client and UI find a run's parent
+        tags.setdefault(PARENT_RUN_TAG, run.info.parent_run_id)
     return {
         "info": run_info_json(run.info),
         "data": {"metrics": metrics, "params": pairs(run.data.params), "tags": pairs(tags)},
