@@ -8,7 +8,7 @@ SUM    := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 DEMO   := $(VENV)/.demo-$(SUM)
 STAMP  := $(VENV)/.dev-$(SUM)
 
-.PHONY: demo test lint typecheck unit bench bench-tracking docs clean
+.PHONY: demo test lint typecheck unit bench bench-tracking bench-tracking-server docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,11 @@ unit: $(STAMP)
 bench-tracking: $(STAMP)
 	$(PY) benchmarks/tracking.py
 
-bench: bench-tracking
+## bench-tracking-server: shipyard server vs mlflow server, driven by the same MLflow client
+bench-tracking-server: $(STAMP)
+	$(PY) benchmarks/tracking_server.py
+
+bench: bench-tracking bench-tracking-server
 
 docs: $(STAMP)
 	$(PY) scripts/gen_cli_docs.py

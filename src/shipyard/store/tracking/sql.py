@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shipyard.artifacts import ContentStore
@@ -49,6 +49,10 @@ def _check_run_id(run_id: object) -> None:
         raise InvalidInputError(
             f"run_id {run_id!r} must be 32 lowercase hex characters, like "
             f"{uuid.uuid4().hex!r}", field="run_id")
+
+
+# Built once: the hot logging path looks up its run on every batch.
+_RUN_BY_ID = select(*sql_rows.RUN_COLUMNS).where(t.runs.c.run_id == bindparam("run_id"))
 
 
 def now_ms() -> int:
@@ -275,9 +279,7 @@ class SqlTrackingStore(TrackingStore):
     def _info(self, conn: Connection, run_id: str, field: str = "run_id") -> RunInfo:
         if not isinstance(run_id, str) or not run_id:
             raise InvalidInputError(f"{field} must be a non-empty string", field=field)
-        row = conn.execute(
-            select(*sql_rows.RUN_COLUMNS).where(t.runs.c.run_id == run_id)
-        ).first()
+        row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).first()
         if row is None:
             raise NotFoundError(f"run {run_id!r} does not exist", field=field)
         return sql_rows.run_info(row)

@@ -129,20 +129,24 @@ def _insert_metrics(conn: Connection, info: RunInfo, metrics: Sequence[Metric]) 
         best = latest.get(m.key)
         if best is None or (m.step, m.timestamp) >= (best.step, best.timestamp):
             latest[m.key] = m
-    stmt = _dialect_insert(conn, t.latest_metrics)
-    ex = stmt.excluded
-    cur = t.latest_metrics.c
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["run_id", "key"],
-        set_={"value": ex.value, "step": ex.step, "timestamp": ex.timestamp},
-        where=(ex.step > cur.step) | ((ex.step == cur.step) & (ex.timestamp >= cur.timestamp)),
-    )
-    conn.execute(stmt, [
-        {"run_id": run_id, "key": m.key, "step": m.step, "timestamp": m.timestamp,
-         "value": encode_value(float(m.value)), "experiment_id": int(info.experiment_id)}
+    experiment_id = int(info.experiment_id)
+    conn.exec_driver_sql(
+        _UPSERT_LATEST.format(marks=_placeholders(conn, 6)),
         # Sorted keys: concurrent writers lock rows in one order, so they cannot deadlock.
-        for m in sorted(latest.values(), key=lambda m: m.key)
-    ])
+        [(run_id, m.key, m.step, m.timestamp, encode_value(float(m.value)), experiment_id)
+         for m in sorted(latest.values(), key=lambda m: m.key)],
+    )
+
+
+# The same text runs on SQLite (3.24+) and PostgreSQL; a fixed string skips SQLAlchemy's
+# statement building on the hot path of logging.
+_UPSERT_LATEST = (
+    "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id) "
+    "VALUES ({marks}) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, "
+    "step = excluded.step, timestamp = excluded.timestamp "
+    "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
+    "AND excluded.timestamp >= latest_metrics.timestamp)"
+)
 
 
 def write_batch(conn: Connection, info: RunInfo, batch: Batch) -> None:
