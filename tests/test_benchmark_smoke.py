@@ -77,10 +77,6 @@ def test_our_figures_are_sane(result: dict[str, Any]) -> None:
 def test_tracking_server_quick_prints_one_well_formed_json_line() -> None:
     """``benchmarks/tracking_server.py --quick``: ``shipyard server`` alone, driven by the
     MLflow client of ``.venv``'s mlflow-skinny; the points it logs are read back."""
-    import importlib.util
-
-    if importlib.util.find_spec("shipyard.server") is None:
-        pytest.skip("shipyard.server does not exist yet: no server to benchmark")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "MLFLOW_"))}
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "tracking_server.py"), "--quick"],

@@ -8,6 +8,7 @@ limits are wider.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from shipyard.entities import Metric
 from shipyard.server.mlflow import messages as msg
@@ -33,6 +34,22 @@ def _now_ms() -> int:
 def _metric(point: msg.MetricPoint | msg.LogMetric, now: int) -> Metric:
     timestamp = point.timestamp if point.timestamp is not None else now
     return Metric(key=point.key, value=point.value, step=point.step, timestamp=timestamp)
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _batch_point(item: dict[str, Any], now: int) -> Metric:
+    """A point of a batch: the shape clients send (a string key, a float value, integer
+    step and timestamp) is read directly; anything else goes through MetricPoint, which
+    converts what MLflow accepts ("NaN", numeric strings) and names what it refuses."""
+    key, value = item.get("key"), item.get("value")
+    step, timestamp = item.get("step", 0), item.get("timestamp")
+    if (type(key) is str and key and type(value) is float and type(step) is int
+            and step in _INT64 and (timestamp is None or
+                                    (type(timestamp) is int and timestamp in _INT64))):
+        return Metric(key, value, step, now if timestamp is None else timestamp)
+    return _metric(msg.MetricPoint.model_validate(item), now)
 
 
 @rpc("logMetric", "/runs/log-metric", POST, msg.LogMetric)
@@ -77,7 +94,7 @@ def log_batch(store: TrackingStore, request: msg.LogBatch) -> JSON:
     now = _now_ms()
     tags = {tag.key: tag.value for tag in request.tags}
     params = _params(request.params)
-    metrics = [_metric(point, now) for point in request.metrics]
+    metrics = [_batch_point(point, now) for point in request.metrics]
     if RUN_NAME_TAG in tags:  # renames the run, as in MLflow
         store.update_run(request.run_id, run_name=tags[RUN_NAME_TAG])
     store.log_batch(request.run_id, metrics=metrics, params=params, tags=tags)

@@ -55,10 +55,14 @@ def checked_batch(
         if point.key not in seen:
             lim.check_key(point.key, "metric")
             seen.add(point.key)
-        if not isinstance(point.value, float):
+        if type(point.value) is not float:
             lim.check_metric_value(point.key, point.value)
-        lim.check_step(point.key, point.step)
+        if type(point.step) is not int or point.step not in _INT64:  # the common case is cheap
+            lim.check_step(point.key, point.step)
     return Batch(metrics, checked_params(params), checked_tags(tags))
+
+
+_INT64 = range(-(2**63), 2**63)
 
 
 def check_writable(info: RunInfo, batch: Batch) -> None:
