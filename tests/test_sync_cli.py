@@ -2,48 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from shipyard.cli.app import app
+from tests import cli_support as support
 from tests.sync_support import dump, seed, sqlite_store
-
-ENV: dict[str, str | None] = {"COLUMNS": "200", "FORCE_COLOR": None, "TTY_COMPATIBLE": None,
-                              "NO_COLOR": "1"}
 
 
 def cli(*args: str) -> Result:
-    return CliRunner().invoke(app, ["sync", *args], env=ENV, prog_name="shipyard")
+    return support.cli("sync", *args)
 
 
 def ok(*args: str) -> Result:
-    result = cli(*args)
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return result
+    return support.ok("sync", *args)
 
 
 def as_json(*args: str) -> Any:
-    def no_constants(name: str) -> None:
-        raise AssertionError(f"non-standard JSON constant {name}")
-
-    return json.loads(ok(*args, "--json").stdout, parse_constant=no_constants)
+    return support.as_json("sync", *args)
 
 
 def failed(*args: str) -> str:
-    """A clean failure: exit code 1, one 'Error:' message on stderr, no traceback."""
-    result = cli(*args)
-    assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert result.stderr.startswith("Error: "), result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    assert result.stdout == ""
-    return result.stderr
+    """A clean failure of ``shipyard sync``; its message."""
+    return support.failed("sync", *args).stderr
 
 
 @pytest.fixture
