@@ -34,6 +34,7 @@ def _forget_state() -> None:
 def shipyard_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "shipyard-home"
     monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    monkeypatch.setenv("SHIPYARD_CACHE_DIR", str(tmp_path / "shipyard-cache"))
     for name in ("SHIPYARD_TRACKING_URI", "SHIPYARD_ARTIFACTS_URI", "SHIPYARD_USER"):
         monkeypatch.delenv(name, raising=False)
     _forget_state()

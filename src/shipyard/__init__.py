@@ -23,10 +23,13 @@ _EXPORTS = {
         "log_metrics", "log_param", "log_params", "log_text", "restore_run", "search_runs",
         "set_experiment", "set_tag", "set_tags", "start_run",
     ),
+    "shipyard.sdk.datasets": (
+        "download_dataset", "get_dataset", "load_dataset", "log_dataset", "log_input",
+    ),
     "shipyard.sdk.client": ("Client",),
     "shipyard.entities": (
-        "ArtifactInfo", "Experiment", "Metric", "Page", "Run", "RunData", "RunInfo",
-        "RunStatus", "ViewType",
+        "ArtifactInfo", "DatasetVersion", "Experiment", "Metric", "Page", "Run", "RunData",
+        "RunDataset", "RunInfo", "RunStatus", "ViewType",
     ),
     "shipyard.errors": (
         "ShipyardError", "InvalidInputError", "FilterSyntaxError", "NotFoundError",
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from shipyard.entities import (
         ArtifactInfo as ArtifactInfo,
     )
+    from shipyard.entities import DatasetVersion as DatasetVersion
     from shipyard.entities import (
         Experiment as Experiment,
     )
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
     from shipyard.entities import (
         RunData as RunData,
     )
+    from shipyard.entities import RunDataset as RunDataset
     from shipyard.entities import (
         RunInfo as RunInfo,
     )
@@ -103,6 +108,11 @@ if TYPE_CHECKING:
         ShipyardError as ShipyardError,
     )
     from shipyard.sdk.client import Client as Client
+    from shipyard.sdk.datasets import download_dataset as download_dataset
+    from shipyard.sdk.datasets import get_dataset as get_dataset
+    from shipyard.sdk.datasets import load_dataset as load_dataset
+    from shipyard.sdk.datasets import log_dataset as log_dataset
+    from shipyard.sdk.datasets import log_input as log_input
     from shipyard.sdk.fluent import (
         ActiveRun as ActiveRun,
     )

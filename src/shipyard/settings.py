@@ -167,7 +167,39 @@ HTTP_BACKOFF = Setting(
     "random jitter.",
 )
 
+# -- Data versioning -------------------------------------------------------------------------
+
+CACHE_DIR = Setting(
+    "SHIPYARD_CACHE_DIR", str, "",
+    "Folder of this machine's caches, such as the file-digest cache that lets `shipyard data "
+    "add` and `data status` skip unchanged files. Unset: `$XDG_CACHE_HOME/shipyard` or "
+    "`~/.cache/shipyard`.",
+)
+DATA_THREADS = Setting(
+    "SHIPYARD_DATA_THREADS", int, 0,
+    "Threads that hash and upload dataset files at once (0: eight per CPU core, at most 64).",
+)
+
+
+def cache_dir() -> Path:
+    configured = CACHE_DIR.get()
+    if configured:
+        return Path(configured).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "shipyard"
+
+
+def data_threads() -> int:
+    threads = DATA_THREADS.get()
+    if threads > 0:
+        return threads
+    return min(64, 8 * (os.cpu_count() or 1))
+
+
+_DATA: tuple[Setting[object], ...] = (CACHE_DIR, DATA_THREADS)  # type: ignore[assignment]
+
 _SERVER: tuple[Setting[object], ...] = (  # type: ignore[assignment]
     SERVER_MAX_JSON_BYTES, SERVER_MAX_UPLOAD_BYTES, HTTP_TIMEOUT, HTTP_RETRIES, HTTP_BACKOFF,
 )
-ALL = (*ALL, *_SERVER)
+ALL = (*ALL, *_DATA, *_SERVER)

@@ -89,6 +89,10 @@ class ByteStore:
     def __repr__(self) -> str:
         return f"ByteStore({self.url!r})"
 
+    def local_path(self, key: str) -> Path | None:
+        """Where ``key`` lives on this machine's disk; None for a remote store."""
+        return Path(self._path(key)) if self._local else None
+
     # -- reading ------------------------------------------------------------------------------
 
     def exists(self, key: str) -> bool:

@@ -1,6 +1,15 @@
 """Plain frozen records shared by every layer. No I/O happens here."""
 
 from shipyard.entities.artifact import ArtifactInfo
+from shipyard.entities.dataset import (
+    ColumnType,
+    DatasetFile,
+    DatasetKind,
+    DatasetRef,
+    DatasetRole,
+    DatasetVersion,
+    RunDataset,
+)
 from shipyard.entities.experiment import Experiment
 from shipyard.entities.metric import Metric
 from shipyard.entities.page import Page
@@ -8,6 +17,12 @@ from shipyard.entities.run import LifecycleStage, Run, RunData, RunInfo, RunStat
 
 __all__ = [
     "ArtifactInfo",
+    "ColumnType",
+    "DatasetFile",
+    "DatasetKind",
+    "DatasetRef",
+    "DatasetRole",
+    "DatasetVersion",
     "Experiment",
     "LifecycleStage",
     "Metric",
@@ -15,6 +30,7 @@ __all__ = [
     "Run",
     "RunData",
     "RunInfo",
+    "RunDataset",
     "RunStatus",
     "ViewType",
 ]

@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.entities import (
     ArtifactInfo,
@@ -26,6 +26,9 @@ from shipyard.errors import InvalidInputError, InvalidStateError
 from shipyard.sdk.metric_buffer import MetricBuffer
 from shipyard.store.tracking.factory import open_tracking_store
 from shipyard.store.tracking.protocol import TrackingStore
+
+if TYPE_CHECKING:
+    from shipyard.services.data.service import DatasetService
 
 
 def _now_ms() -> int:
@@ -49,8 +52,27 @@ class Client:
     ) -> None:
         self.store = store or open_tracking_store(tracking_uri, artifacts_uri)
         self._buffer = MetricBuffer(self.store)
+        self._datasets: DatasetService | None = None
         self._checked_keys: set[str] = set()
         self._running: set[str] = set()  # runs known to accept metrics
+
+    @property
+    def datasets(self) -> DatasetService:
+        """Dataset versions in the same metadata database and artifact store as the runs."""
+        if self._datasets is None:
+            from shipyard.services.data.service import DatasetService
+            from shipyard.store.data.sql import SqlDatasetStore
+
+            engine = getattr(self.store, "engine", None)
+            content = getattr(self.store, "content", None)
+            if engine is None or content is None:
+                raise InvalidStateError(
+                    "dataset versions are read and written next to the metadata database and "
+                    "artifact store; the tracking URI names a server, so set "
+                    "SHIPYARD_TRACKING_URI to the server's database URL and "
+                    "SHIPYARD_ARTIFACTS_URI to its artifact store", field="tracking_uri")
+            self._datasets = DatasetService(SqlDatasetStore(engine), content)
+        return self._datasets
 
     # -- Experiments -------------------------------------------------------------------------
 

@@ -18,11 +18,13 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     false,
 )
 
@@ -139,4 +141,47 @@ run_artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_time", BigInteger, nullable=False),
     Index(None, "digest"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created_time", BigInteger, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("name", String(200), ForeignKey("datasets.name", ondelete="CASCADE"),
+           primary_key=True),
+    Column("version", Integer, primary_key=True),
+    # BLAKE3 of the manifest blob, which lists every file of the version with its digest.
+    Column("digest", String(64), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("row_count", BigInteger, nullable=True),
+    Column("columns", Text, nullable=True),  # JSON list of {name, type, nullable}
+    Column("profile", Text, nullable=True),  # JSON, the mergeable column profile
+    Column("parent", Integer, nullable=True),
+    Column("created_time", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("description", Text, nullable=True),
+    Index(None, "name", "digest"),
+    Index(None, "digest"),
+)
+
+run_datasets = Table(
+    "run_datasets",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("role", String(10), primary_key=True),
+    ForeignKeyConstraint(
+        ["name", "version"], ["dataset_versions.name", "dataset_versions.version"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "name", "version"),
 )

@@ -1,0 +1,1 @@
+"""Dataset versioning: content-addressed versions of files, folders and tables."""

@@ -1,0 +1,136 @@
+"""Adding a dataset version: hash, store the missing blobs, store the manifest, then commit.
+
+The order makes an interrupted add harmless: blobs and the manifest are content-addressed and
+go up first; the version exists only once its metadata row is committed, in one transaction.
+A killed ``data add`` leaves at worst unreferenced blobs, which ``shipyard gc`` removes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard import settings
+from shipyard.artifacts.content import ContentStore, blob_key
+from shipyard.entities.dataset import DatasetFile, DatasetKind, DatasetVersion, check_dataset_name
+from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.services.data import tabular
+from shipyard.services.data.manifest import Manifest, write_manifest
+from shipyard.services.data.progress import NoProgress, Progress
+from shipyard.services.data.scan import Scan, changed_since_scan, digest_files, scan
+from shipyard.services.data.stat_cache import StatCache
+from shipyard.store.data.protocol import DatasetStore
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What an add did: the version, whether it is new, and what had to be read and sent."""
+
+    version: DatasetVersion
+    created: bool
+    files_hashed: int
+    blobs_stored: int
+    bytes_stored: int
+
+
+@dataclass
+class Ingest:
+    store: DatasetStore
+    content: ContentStore
+    cache: StatCache
+    user: str
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        self.threads = self.threads or settings.data_threads()
+
+    def add_path(self, path: str | os.PathLike[str], name: str, *,
+                 description: str | None = None, profile: bool = True,
+                 progress: Progress | None = None) -> AddResult:
+        check_dataset_name(name)
+        progress = progress or NoProgress()
+        found = scan(path)
+        progress.phase("hashing", found.size)
+        files, hashed = digest_files(found, self.cache, self.threads, progress.advance)
+        facts = None
+        if found.kind is DatasetKind.FILE and tabular.is_tabular_file(found.files[0].abspath):
+            progress.phase("profiling", 0)
+            facts = tabular.facts_of(tabular.read_table_file(found.files[0].abspath),
+                                     profile=profile)
+        stored, size = self._store_blobs(found, files, progress)
+        return self._commit(name, Manifest.build(found.kind, files), hashed, stored, size,
+                            facts, description)
+
+    def add_table(self, data: Any, name: str, *, description: str | None = None,
+                  profile: bool = True, progress: Progress | None = None) -> AddResult:
+        check_dataset_name(name)
+        progress = progress or NoProgress()
+        table = tabular.to_arrow(data)
+        progress.phase("profiling", 0)
+        facts = tabular.facts_of(table, profile=profile)
+        with tempfile.TemporaryDirectory(prefix="shipyard-table-") as folder:
+            target = Path(folder) / tabular.TABLE_FILE
+            tabular.write_parquet(table, target)
+            found = scan(target)
+            files, hashed = digest_files(found, _NO_CACHE, 1)
+            stored, size = self._store_blobs(found, files, progress)
+        manifest = Manifest.build(DatasetKind.TABLE, files)
+        return self._commit(name, manifest, hashed, stored, size, facts, description)
+
+    def _store_blobs(self, found: Scan, files: list[DatasetFile], progress: Progress
+                     ) -> tuple[int, int]:
+        by_digest: dict[str, tuple[Path, int]] = {}
+        for local, f in zip(found.files, files, strict=True):
+            by_digest.setdefault(f.digest, (Path(local.abspath), f.size))
+        missing = self.content.missing(by_digest, self.threads)
+        total = sum(by_digest[d][1] for d in missing)
+        progress.phase("storing", total)
+        items = [(d, by_digest[d][0]) for d in missing]
+        self.content.put_files_as(items, self.threads, progress.advance)
+        changed = changed_since_scan(found)
+        if changed:
+            self._forget(missing)
+            raise InvalidInputError(
+                f"{len(changed)} file(s) changed while the version was being stored (first: "
+                f"{changed[0]}); add the dataset again once its files are complete",
+                field="path")
+        return len(missing), total
+
+    def _forget(self, digests: list[str]) -> None:
+        """Drop blobs this add stored: what went up may not match its digest."""
+        for digest in digests:
+            with suppress(ShipyardError):
+                self.content.backend.delete(blob_key(digest))
+
+    def _commit(self, name: str, manifest: Manifest, hashed: int, stored: int, size: int,
+                facts: tabular.TableFacts | None, description: str | None) -> AddResult:
+        write_manifest(self.content, manifest)
+        version, created = self.store.create_version(
+            name, digest=manifest.digest, kind=manifest.kind, size=manifest.size,
+            file_count=len(manifest.files), created_by=self.user,
+            row_count=None if facts is None else facts.row_count,
+            columns=None if facts is None else facts.columns,
+            profile=None if facts is None else facts.profile,
+            description=description,
+        )
+        return AddResult(version, created, hashed, stored, size)
+
+
+class _NoCache(StatCache):
+    """A cache that remembers nothing, for temporary files."""
+
+    def __init__(self) -> None:
+        super().__init__(Path(os.devnull))
+
+    def under(self, root: Path) -> dict[str, Any]:
+        return {}
+
+    def remember(self, entries: Any, stat_time_ns: int) -> None:
+        return None
+
+
+_NO_CACHE = _NoCache()

@@ -1,0 +1,1 @@
+"""Persistence of dataset versions and of the runs that used them."""
