@@ -227,7 +227,7 @@ def test_unreadable_files_are_named(stores: Stores, tmp_path: Path) -> None:
     _, svc = stores
     raw = write_tree(tmp_path / "raw", {"a.txt": "a", "secret.txt": "s"})
     (raw / "secret.txt").chmod(0)
-    with pytest.raises(InvalidInputError, match="secret.txt"):
+    with pytest.raises(InvalidInputError, match=r"secret\.txt"):
         svc.add(raw, "records")
     assert svc.list_datasets() == []
 

@@ -16,7 +16,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from shipyard.cli import experiments, runs, server, sync
+from shipyard.cli import data, env, experiments, maintenance, run_data, runs, server, sync
 from shipyard.errors import ShipyardError
 
 
@@ -47,16 +47,23 @@ class ShipyardGroup(TyperGroup):
 app = typer.Typer(
     name="shipyard",
     cls=ShipyardGroup,
-    help="Shipyard: track experiments and runs. The store comes from SHIPYARD_TRACKING_URI "
-         "or SHIPYARD_HOME.",
+    help="Shipyard: track experiments and runs, version datasets. The store comes from "
+         "SHIPYARD_TRACKING_URI or SHIPYARD_HOME.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(experiments.app)
+runs.app.command("data")(run_data.run_data)
+runs.app.command("reproduce")(run_data.reproduce)
 app.add_typer(runs.app)
+app.add_typer(data.app)
 app.command(name="server")(server.serve)
 app.add_typer(sync.app)
+app.add_typer(env.app)
+app.command(name="backup")(maintenance.backup)
+app.command(name="restore")(maintenance.restore)
+app.command(name="gc")(maintenance.gc)
 
 
 def main() -> None:

@@ -26,10 +26,11 @@ class ByteProgress:
 
         from shipyard.cli.output import stderr_console
 
+        console = stderr_console()
         self._progress: Progress = Progress(
             TextColumn("{task.description:<12}"), BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), TimeRemainingColumn(), console=stderr_console(),
-            transient=True,
+            TransferSpeedColumn(), TimeRemainingColumn(), console=console,
+            transient=True, disable=not console.is_terminal,
         )
         self._task: TaskID | None = None
         self._lock = threading.Lock()

@@ -17,8 +17,6 @@ LIST_LIMIT = 50
 
 def columns_table(v: DatasetVersion) -> Table:
     """The schema, with a one-line profile summary per column where there is a profile."""
-    from shipyard.services.profile.summary import column_summaries
-
     summaries = column_summaries(v.profile) if v.profile else {}
     table = output.new_table("column", "type", "nullable", "profile", title="Columns",
                              no_wrap=("column", "type"))
@@ -62,14 +60,54 @@ def print_diff(d: DatasetDiff) -> None:
 
 
 def _drift_table(columns: list[dict[str, Any]]) -> Table:
-    from shipyard.services.profile.summary import drift_cells
-
     table = output.new_table("column", "status", "missing", "mean", "PSI", "drift",
                              title="Columns", no_wrap=("column",))
     for entry in columns:
         cells = drift_cells(entry)
         output.add_row(table, *cells, style="yellow" if cells[-1] == "DRIFT" else None)
     return table
+
+
+def column_summaries(profile: dict[str, Any]) -> dict[str, str]:
+    """One line per column from a profile's JSON form: missing share, then numbers or top
+    values (a chart-free glance; ``data show --json`` has everything)."""
+    lines: dict[str, str] = {}
+    for column in profile.get("columns", []):
+        count = column.get("count") or 0
+        parts = []
+        if count:
+            parts.append(f"missing {column.get('missing', 0) / count:.1%}")
+        numeric = column.get("numeric") or {}
+        if numeric.get("n"):
+            q = numeric.get("quantiles") or {}
+            parts.append(f"mean {_num(numeric.get('mean'))} sd {_num(numeric.get('std'))}")
+            parts.append(f"min {_num(numeric.get('min'))} median {_num(q.get('p50'))} "
+                         f"max {_num(numeric.get('max'))}")
+        text = column.get("string") or {}
+        if text.get("top"):
+            top = ", ".join(f"{value} ({n})" for value, n in text["top"][:3])
+            parts.append(f"~{text.get('distinct', '?')} distinct; top {top}")
+        lines[column.get("name", "")] = "; ".join(parts)
+    return lines
+
+
+def drift_cells(entry: dict[str, Any]) -> tuple[str, ...]:
+    """column, status, missing rate change, mean change, PSI, verdict."""
+    def rate(key: str) -> str:
+        value = entry.get(key)
+        return "" if value is None else f"{value:.1%}"
+
+    missing = f"{rate('missing_rate_reference')} -> {rate('missing_rate_current')}"
+    mean = ""
+    if entry.get("mean_reference") is not None and entry.get("mean_current") is not None:
+        mean = f"{_num(entry['mean_reference'])} -> {_num(entry['mean_current'])}"
+    psi = "" if entry.get("psi") is None else f"{entry['psi']:.3f}"
+    return (str(entry.get("column", "")), str(entry.get("status", "")), missing, mean, psi,
+            "DRIFT" if entry.get("drifted") else "ok")
+
+
+def _num(value: object) -> str:
+    return output.number_text(value) if isinstance(value, int | float) else "?"
 
 
 def _count(value: int | None) -> str:

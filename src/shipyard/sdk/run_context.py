@@ -4,26 +4,43 @@ from __future__ import annotations
 
 import json
 import platform
+import shlex
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shipyard import settings
+from shipyard.entities.limits import MAX_TAG_VALUE
+
+# The names live in entities, shared by the layers that read them back; re-exported here.
+from shipyard.entities.run_tags import (
+    ENVIRONMENT_FILE,
+    GIT_DIFF_FILE,
+    REQUIREMENTS_FILE,
+    TAG_COMMAND,
+    TAG_GIT_BRANCH,
+    TAG_GIT_COMMIT,
+    TAG_GIT_DIRTY,
+    TAG_GIT_REMOTE,
+    TAG_PLATFORM,
+    TAG_PYTHON,
+    TAG_SOURCE,
+    TAG_USER,
+)
 from shipyard.sdk.client import Client
 
 if TYPE_CHECKING:
     from shipyard.services.system_metrics import SystemMetricsSampler
 
-TAG_USER = "shipyard.user"
-TAG_SOURCE = "shipyard.source.name"
-TAG_GIT_COMMIT = "shipyard.source.git.commit"
-TAG_GIT_BRANCH = "shipyard.source.git.branch"
-TAG_GIT_REMOTE = "shipyard.source.git.remote"
-TAG_GIT_DIRTY = "shipyard.source.git.dirty"
-TAG_PYTHON = "shipyard.python.version"
-TAG_PLATFORM = "shipyard.platform"
-ENVIRONMENT_FILE = "_shipyard/environment.json"
-REQUIREMENTS_FILE = "_shipyard/requirements.lock"
-GIT_DIFF_FILE = "_shipyard/git.diff"
+__all__ = [
+    "COMMAND_TRUNCATED_MARKER", "ENVIRONMENT_FILE", "GIT_DIFF_FILE", "REQUIREMENTS_FILE",
+    "TAG_COMMAND", "TAG_GIT_BRANCH", "TAG_GIT_COMMIT", "TAG_GIT_DIRTY", "TAG_GIT_REMOTE",
+    "TAG_PLATFORM", "TAG_PYTHON", "TAG_SOURCE", "TAG_USER", "RunContext", "collect",
+    "command_line", "log_context_artifacts", "start_system_metrics",
+]
+
+COMMAND_TRUNCATED_MARKER = " # shipyard: command truncated"
+"""Ends a command line cut to fit a tag value, so nobody mistakes it for the whole command."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +57,7 @@ def collect() -> RunContext:
     tags = {
         TAG_USER: settings.current_user(),
         TAG_SOURCE: source_name(),
+        TAG_COMMAND: command_line(),
         TAG_PYTHON: platform.python_version(),
         TAG_PLATFORM: platform.platform(),
     }
@@ -55,6 +73,17 @@ def collect() -> RunContext:
             if git.dirty and git.diff:
                 diff = git.diff
     return RunContext(tags, diff)
+
+
+def command_line(argv: list[str] | None = None, limit: int = MAX_TAG_VALUE) -> str:
+    """The process's command line (``sys.argv``) quoted for a POSIX shell, as a tag value.
+
+    A line longer than a tag value may be is cut and ends with :data:`COMMAND_TRUNCATED_MARKER`.
+    """
+    text = shlex.join((getattr(sys, "argv", None) or []) if argv is None else argv)
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(COMMAND_TRUNCATED_MARKER)] + COMMAND_TRUNCATED_MARKER
 
 
 def log_context_artifacts(client: Client, run_id: str, context: RunContext) -> None:

@@ -1,0 +1,15 @@
+"""Names of the tags and artifacts in which a run records where it ran (see
+:mod:`shipyard.sdk.run_context`), shared by every layer that reads them back."""
+
+TAG_USER = "shipyard.user"
+TAG_SOURCE = "shipyard.source.name"
+TAG_COMMAND = "shipyard.source.command"
+TAG_GIT_COMMIT = "shipyard.source.git.commit"
+TAG_GIT_BRANCH = "shipyard.source.git.branch"
+TAG_GIT_REMOTE = "shipyard.source.git.remote"
+TAG_GIT_DIRTY = "shipyard.source.git.dirty"
+TAG_PYTHON = "shipyard.python.version"
+TAG_PLATFORM = "shipyard.platform"
+ENVIRONMENT_FILE = "_shipyard/environment.json"
+REQUIREMENTS_FILE = "_shipyard/requirements.lock"
+GIT_DIFF_FILE = "_shipyard/git.diff"
