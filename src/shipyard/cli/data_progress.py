@@ -43,13 +43,13 @@ class ByteProgress:
                  trace: TracebackType | None) -> None:
         self._progress.stop()
 
-    def phase(self, description: str, total: int) -> None:
+    def start(self, description: str, total: float | None = None) -> None:
         with self._lock:
             if self._task is not None:
                 self._progress.update(self._task, visible=False)
-            self._task = self._progress.add_task(description, total=total or None)
+            self._task = self._progress.add_task(description, total=total)
 
-    def advance(self, amount: int) -> None:
+    def advance(self, amount: float = 1) -> None:
         with self._lock:
             if self._task is not None:
                 self._progress.advance(self._task, amount)

@@ -20,9 +20,9 @@ from shipyard.entities.dataset import DatasetFile, DatasetKind, DatasetVersion, 
 from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.services.data import tabular
 from shipyard.services.data.manifest import Manifest, write_manifest
-from shipyard.services.data.progress import NoProgress, Progress
 from shipyard.services.data.scan import Scan, changed_since_scan, digest_files, scan
 from shipyard.services.data.stat_cache import StatCache
+from shipyard.services.progress import NO_PROGRESS, Progress
 from shipyard.store.data.protocol import DatasetStore
 
 
@@ -52,13 +52,13 @@ class Ingest:
                  description: str | None = None, profile: bool = True,
                  progress: Progress | None = None) -> AddResult:
         check_dataset_name(name)
-        progress = progress or NoProgress()
+        progress = progress or NO_PROGRESS
         found = scan(path)
-        progress.phase("hashing", found.size)
+        progress.start("hashing", found.size or None)
         files, hashed = digest_files(found, self.cache, self.threads, progress.advance)
         facts = None
         if found.kind is DatasetKind.FILE and tabular.is_tabular_file(found.files[0].abspath):
-            progress.phase("profiling", 0)
+            progress.start("profiling")
             facts = tabular.facts_of(tabular.read_table_file(found.files[0].abspath),
                                      profile=profile)
         stored, size = self._store_blobs(found, files, progress)
@@ -68,9 +68,9 @@ class Ingest:
     def add_table(self, data: Any, name: str, *, description: str | None = None,
                   profile: bool = True, progress: Progress | None = None) -> AddResult:
         check_dataset_name(name)
-        progress = progress or NoProgress()
+        progress = progress or NO_PROGRESS
         table = tabular.to_arrow(data)
-        progress.phase("profiling", 0)
+        progress.start("profiling")
         facts = tabular.facts_of(table, profile=profile)
         with tempfile.TemporaryDirectory(prefix="shipyard-table-") as folder:
             target = Path(folder) / tabular.TABLE_FILE
@@ -88,7 +88,7 @@ class Ingest:
             by_digest.setdefault(f.digest, (Path(local.abspath), f.size))
         missing = self.content.missing(by_digest, self.threads)
         total = sum(by_digest[d][1] for d in missing)
-        progress.phase("storing", total)
+        progress.start("storing", total or None)
         items = [(d, by_digest[d][0]) for d in missing]
         self.content.put_files_as(items, self.threads, progress.advance)
         changed = changed_since_scan(found)

@@ -23,10 +23,10 @@ from shipyard.services.data import tabular
 from shipyard.services.data.diff import DatasetDiff, diff_versions
 from shipyard.services.data.ingest import AddResult, Ingest
 from shipyard.services.data.manifest import Manifest, read_manifest
-from shipyard.services.data.progress import NoProgress, Progress
 from shipyard.services.data.scan import Scan
 from shipyard.services.data.stat_cache import StatCache
 from shipyard.services.data.status import DataStatus, local_status
+from shipyard.services.progress import NO_PROGRESS, Progress
 from shipyard.store.data.protocol import DatasetStore
 
 if TYPE_CHECKING:
@@ -98,8 +98,8 @@ class DatasetService:
         targets = [(f.digest, f.size, root.joinpath(*safe_artifact_path(f.path, "path")
                                                     .split("/")))
                    for f in manifest.files]
-        progress = progress or NoProgress()
-        progress.phase("downloading", sum(size for _, size, _ in targets))
+        progress = progress or NO_PROGRESS
+        progress.start("downloading", sum(size for _, size, _ in targets) or None)
 
         def fetch(item: tuple[str, int, Path]) -> Path:
             digest, size, target = item
