@@ -8,7 +8,7 @@ SUM    := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 DEMO   := $(VENV)/.demo-$(SUM)
 STAMP  := $(VENV)/.dev-$(SUM)
 
-.PHONY: demo test lint typecheck unit bench bench-tracking bench-tracking-server docs clean
+.PHONY: demo test lint typecheck unit bench bench-tracking bench-tracking-server bench-data docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,11 @@ bench-tracking: $(STAMP)
 bench-tracking-server: $(STAMP)
 	$(PY) benchmarks/tracking_server.py
 
-bench: bench-tracking bench-tracking-server
+## bench-data: Shipyard vs DVC on dataset add and status (installs DVC under .bench/)
+bench-data: $(STAMP)
+	$(PY) benchmarks/data_versioning.py
+
+bench: bench-tracking bench-tracking-server bench-data
 
 docs: $(STAMP)
 	$(PY) scripts/gen_cli_docs.py

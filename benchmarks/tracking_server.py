@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -186,12 +186,15 @@ class Bench:
         return names[shift:] + names[:shift]
 
     def _rounds(self, workload: str, rounds: int, op: str,
+                each_round: Callable[[], None] | None = None,
                 **args: Any) -> dict[str, list[dict[str, Any]]]:
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in self.servers}
         for r in range(rounds):
             if r > 0 and time.perf_counter() - self.started > BUDGET_S:
                 h.log(f"  time budget spent: {workload} stops after {r} round(s)")
                 break
+            if each_round is not None:
+                each_round()
             for name in self._order(r):
                 uri = self.specs[name].url
                 run_id = self.client.call("create_run", tracking_uri=uri,
@@ -224,12 +227,26 @@ class Bench:
         n = self.sizes.batch_points
         h.log(f"log_batch: {n:,} points per server per round, 1000 per call")
         rounds = self.sizes.batch_rounds
-        for name, results in self._rounds("log_batch", rounds, "log_batch", points=n).items():
+        client_only: list[dict[str, Any]] = []
+
+        def time_the_client_alone() -> None:  # once a round, beside the servers
+            result = self.client.call("log_batch_client_only", timeout=420, points=n)
+            client_only.append(result)
+            h.log(f"  client alone (no HTTP): {result['calls']} calls in "
+                  f"{result['seconds']:.2f} s")
+
+        per_server = self._rounds("log_batch", rounds, "log_batch", time_the_client_alone,
+                                  points=n)
+        client = _client_only_figures(client_only)
+        for name, results in per_server.items():
             stats = h.summary([r["seconds"] for r in results])
+            calls = results[0]["calls"]
             self.figures[name]["log_batch"] = {
                 "api": "MlflowClient(uri).log_batch(run_id, metrics=[1000 Metric])",
-                "points": n, "calls": results[0]["calls"], **stats,
-                "points_per_s": _per_s(n, stats["median_s"])}
+                "points": n, "calls": calls, **stats,
+                "points_per_s": _per_s(n, stats["median_s"]),
+                "ms_per_call": round(stats["median_s"] / calls * 1000, 3),
+                "client_only": client}
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -286,6 +303,18 @@ class Bench:
             "health_after_spawn_s": h.goal_below(1.5, self._cost(OURS, "start", "health_s"), "s"),
             "idle_rss_mb": h.goal_below(200, self._cost(OURS, "start", "rss_mb"), "MB"),
         }
+
+
+def _client_only_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Informational: what the MLflow client alone spends on the same log_batch calls (its
+    HTTP send stubbed out), the floor under every server's time per call. Not a goal."""
+    if not results:
+        return {}
+    stats = h.summary([r["seconds"] for r in results])
+    calls = results[0]["calls"]
+    return {"what": "MlflowClient.log_batch with the HTTP send stubbed out: building the "
+                    "request and encoding its JSON body only, no server (informational)",
+            "calls": calls, **stats, "ms_per_call": round(stats["median_s"] / calls * 1000, 3)}
 
 
 def _start_figures(samples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The tracking benchmark's smoke form runs and prints one well-formed JSON line.
+"""Each benchmark's smoke form runs and prints one well-formed JSON line.
 
 Only ``--quick`` runs here: it shrinks the sizes and never installs or runs the peer. This
 checks the benchmark works, not how fast anything is (speed is never a unit test).
@@ -103,3 +103,41 @@ def test_tracking_server_quick_prints_one_well_formed_json_line() -> None:
             assert goal["met"] is None, name
     assert goals["health_after_spawn_s"]["value"] == ours["start"]["health_s"]
     assert goals["idle_rss_mb"]["value"] == ours["start"]["rss_mb"]
+
+
+def test_data_versioning_quick_prints_one_well_formed_json_line() -> None:
+    """``benchmarks/data_versioning.py --quick``: Shipyard alone on small sizes (DVC is neither
+    installed nor run); a second version with one changed file stores exactly two blobs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "DVC_"))}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "data_versioning.py"), "--quick"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "installing peer" not in done.stderr
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert parsed.keys() >= REQUIRED
+    assert parsed["benchmark"] == "data_versioning"
+    assert parsed["machine"]["cpu_count"] >= 1
+    assert parsed["peer"] is None
+    assert parsed["ratios"] == {}
+    ours = parsed["ours"]
+    assert "error" not in ours
+    assert all(ours["checks"].values()), ours["checks"]
+    sizes = ours["sizes"]
+    (add_file,) = (v for k, v in ours.items() if k.startswith("add_file_"))
+    (add_folder,) = (v for k, v in ours.items() if k.startswith("add_folder_"))
+    assert _positive(add_file["median_s"])
+    assert add_file["files_hashed"] == 1
+    assert _positive(add_folder["median_s"])
+    assert add_folder["files"] == sizes["folder_files"]
+    assert _positive(ours["status_cli"]["median_s"])
+    assert ours["second_version"]["files_hashed"] == 1
+    goals = parsed["goals"]
+    for name, goal in goals.items():
+        assert {"target", "value", "met"} <= goal.keys(), name
+        if goal["value"] is None:
+            assert goal["met"] is None, name
+    assert goals["add_file_vs_dvc"]["met"] is None
+    assert goals["second_version_new_blobs"] == {
+        "target": goals["second_version_new_blobs"]["target"], "value": 2, "met": True}

@@ -9,10 +9,11 @@ are not timed.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,48 @@ def log_batch(tracking_uri: str, run_id: str, points: int) -> dict[str, Any]:
             "keys": sorted({m.key for m in metrics})}
 
 
+@contextlib.contextmanager
+def _no_network() -> Iterator[None]:
+    """The MLflow client with its HTTP send stubbed out: a request is still built as
+    ``requests`` builds it (its JSON body encoded), and answered ``200 {}`` without a socket."""
+    import requests
+    from mlflow.utils import rest_utils
+
+    def http_request(host_creds: Any, endpoint: str, method: str, **kwargs: Any) -> Any:
+        requests.Request(method, f"{host_creds.host}{endpoint}", json=kwargs.get("json"),
+                         params=kwargs.get("params")).prepare()
+        response = requests.Response()
+        response.status_code = 200
+        response.headers["Content-Type"] = "application/json"
+        response.encoding = "utf-8"
+        response._content = b"{}"
+        return response
+
+    sent = rest_utils.http_request
+    rest_utils.http_request = http_request
+    try:
+        yield
+    finally:
+        rest_utils.http_request = sent
+
+
+def log_batch_client_only(points: int) -> dict[str, Any]:
+    """The client's own cost of the ``log_batch`` workload: the same calls on a client whose
+    HTTP send is stubbed out (see :func:`_no_network`), so only building, serializing and
+    reading back remain. No server is involved; it is the floor of any server's time."""
+    sdk = MlflowClient("http://127.0.0.1:9")  # never contacted
+    metrics = [Metric(k, v, t, s) for k, v, s, t in data.batch_points(points)]
+    chunks = [metrics[i : i + BATCH_LIMIT] for i in range(0, len(metrics), BATCH_LIMIT)]
+    run_id = "0" * 32
+    with _no_network():
+        sdk.log_batch(run_id, metrics=chunks[0])  # warm-up, untimed
+        start = time.perf_counter()
+        for chunk in chunks:
+            sdk.log_batch(run_id, metrics=chunk)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "calls": len(chunks), "points": points}
+
+
 def history_count(tracking_uri: str, run_id: str, keys: list[str]) -> int:
     """How many points of ``keys`` the server returns for the run (``get_metric_history``,
     which pages through the whole history)."""
@@ -103,7 +146,7 @@ def history_count(tracking_uri: str, run_id: str, keys: list[str]) -> int:
 
 HANDLERS: dict[str, Callable[..., Any]] = {
     "info": info, "create_run": create_run, "log_metric": log_metric, "log_batch": log_batch,
-    "history_count": history_count,
+    "history_count": history_count, "log_batch_client_only": log_batch_client_only,
 }
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ _EXPORTS = {
     "shipyard.sdk.datasets": (
         "download_dataset", "get_dataset", "load_dataset", "log_dataset", "log_input",
     ),
+    "shipyard.sdk.registry": ("registry",),
     "shipyard.sdk.client": ("Client",),
     "shipyard.entities": (
         "ArtifactInfo", "DatasetVersion", "Experiment", "Metric", "Page", "Run", "RunData",
@@ -179,3 +180,4 @@ if TYPE_CHECKING:
     from shipyard.sdk.fluent import (
         start_run as start_run,
     )
+    from shipyard.sdk.registry import registry as registry

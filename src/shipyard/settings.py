@@ -203,3 +203,26 @@ _SERVER: tuple[Setting[object], ...] = (  # type: ignore[assignment]
     SERVER_MAX_JSON_BYTES, SERVER_MAX_UPLOAD_BYTES, HTTP_TIMEOUT, HTTP_RETRIES, HTTP_BACKOFF,
 )
 ALL = (*ALL, *_DATA, *_SERVER)
+
+# -- Audit log -------------------------------------------------------------------------------
+
+AUDIT_KEY = Setting(
+    "SHIPYARD_AUDIT_KEY", str, "",
+    "The audit chain's HMAC key: hex (decoded to bytes) or any other string (its UTF-8 bytes), "
+    "at least 16 bytes. Unset: the key file (`SHIPYARD_AUDIT_KEY_FILE`).",
+)
+AUDIT_KEY_FILE = Setting(
+    "SHIPYARD_AUDIT_KEY_FILE", str, "",
+    "File holding the audit chain's HMAC key, readable by its owner only (mode 0600); created "
+    "with 32 random bytes on the first audited change. Unset: `SHIPYARD_HOME/audit.key`.",
+)
+AUDIT_CHECKPOINT = Setting(
+    "SHIPYARD_AUDIT_CHECKPOINT", str, "",
+    "File where the audit chain's head and length are checkpointed after each audited commit, "
+    "outside the database. Unset: `SHIPYARD_HOME/audit/checkpoint.json`.",
+)
+
+_AUDIT: tuple[Setting[object], ...] = (  # type: ignore[assignment]
+    AUDIT_KEY, AUDIT_KEY_FILE, AUDIT_CHECKPOINT,
+)
+ALL = (*ALL, *_AUDIT)

@@ -16,7 +16,18 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from shipyard.cli import data, env, experiments, maintenance, run_data, runs, server, sync
+from shipyard.cli import (
+    audit,
+    data,
+    env,
+    experiments,
+    maintenance,
+    models,
+    run_data,
+    runs,
+    server,
+    sync,
+)
 from shipyard.errors import ShipyardError
 
 
@@ -58,9 +69,11 @@ runs.app.command("data")(run_data.run_data)
 runs.app.command("reproduce")(run_data.reproduce)
 app.add_typer(runs.app)
 app.add_typer(data.app)
+app.add_typer(models.app)
 app.command(name="server")(server.serve)
 app.add_typer(sync.app)
 app.add_typer(env.app)
+app.add_typer(audit.app)
 app.command(name="backup")(maintenance.backup)
 app.command(name="restore")(maintenance.restore)
 app.command(name="gc")(maintenance.gc)

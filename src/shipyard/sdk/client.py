@@ -29,6 +29,7 @@ from shipyard.store.tracking.protocol import TrackingStore
 
 if TYPE_CHECKING:
     from shipyard.services.data.service import DatasetService
+    from shipyard.services.registry.service import RegistryService
 
 
 def _now_ms() -> int:
@@ -53,6 +54,7 @@ class Client:
         self.store = store or open_tracking_store(tracking_uri, artifacts_uri)
         self._buffer = MetricBuffer(self.store)
         self._datasets: DatasetService | None = None
+        self._registry: RegistryService | None = None
         self._checked_keys: set[str] = set()
         self._running: set[str] = set()  # runs known to accept metrics
 
@@ -73,6 +75,24 @@ class Client:
                     "SHIPYARD_ARTIFACTS_URI to its artifact store", field="tracking_uri")
             self._datasets = DatasetService(SqlDatasetStore(engine), content)
         return self._datasets
+
+    @property
+    def registry(self) -> RegistryService:
+        """The model registry in the same metadata database; writes carry their actor."""
+        if self._registry is None:
+            from shipyard.services.registry.service import RegistryService
+
+            self._registry = RegistryService(self._engine("the model registry"))
+        return self._registry
+
+    def _engine(self, what: str) -> Any:
+        engine = getattr(self.store, "engine", None)
+        if engine is None:
+            raise InvalidStateError(
+                f"{what} is read and written next to the metadata database; the tracking URI "
+                "names a server, so set SHIPYARD_TRACKING_URI to the server's database URL",
+                field="tracking_uri")
+        return engine
 
     # -- Experiments -------------------------------------------------------------------------
 
@@ -322,15 +342,10 @@ class Client:
 
     def log_dict(self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str
                  ) -> ArtifactInfo:
-        """Save as JSON (or YAML for a ``.yaml``/``.yml`` name, when PyYAML is installed)."""
+        """Save as JSON (or YAML for a ``.yaml``/``.yml`` name)."""
         if artifact_file.endswith((".yaml", ".yml")):
-            try:
-                import yaml  # type: ignore[import-untyped]
-            except ImportError:
-                raise InvalidInputError(
-                    "saving YAML needs PyYAML (pip install pyyaml); or use a .json name",
-                    field="artifact_file",
-                ) from None
+            import yaml
+
             text = yaml.safe_dump(dict(dictionary), sort_keys=False)
         else:
             try:

@@ -185,3 +185,138 @@ run_datasets = Table(
     ),
     Index(None, "name", "version"),
 )
+
+# -- Model registry ---------------------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("created_time", BigInteger, nullable=False),
+    Column("updated_time", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("policy", Text, nullable=True),  # JSON of entities.policy.Policy; NULL: default
+)
+
+
+def _model_fk() -> ForeignKey:
+    return ForeignKey("registered_models.name", ondelete="CASCADE")
+
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("name", String(250), _model_fk(), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", String(8000), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(250), _model_fk(), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("source", String(1000), nullable=False),
+    Column("run_id", String(32), nullable=True),  # no foreign key: runs may be purged
+    Column("digest", String(64), nullable=True),
+    Column("flavor", String(100), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Index(None, "run_id"),
+)
+
+
+def _version_fk() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["name", "version"],
+                                ["model_versions.name", "model_versions.version"],
+                                ondelete="CASCADE")
+
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", String(8000), nullable=False),
+    _version_fk(),
+    Index(None, "key", "value"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    _version_fk(),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("version", Integer, nullable=True),  # NULL: the alias was removed
+    Column("actor", String(256), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("reason", Text, nullable=True),
+    Index(None, "name", "alias", "time"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("decision", String(10), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("comment", Text, nullable=True),
+    _version_fk(),
+    Index(None, "name", "version"),
+)
+
+version_reports = Table(
+    "version_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(250), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("json_digest", String(64), nullable=False),
+    Column("html_digest", String(64), nullable=True),
+    Column("metrics", Text, nullable=False),  # JSON object of metric name -> number or null
+    Column("created_by", String(256), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    _version_fk(),
+    Index(None, "name", "version", "kind"),
+)
+
+# -- Audit log ----------------------------------------------------------------------------------
+
+# On SQLite an INTEGER primary key is the rowid: events are stored in seq order, so verifying
+# the chain is one sequential scan instead of an index walk with a lookup per row.
+_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    # 1..n with no gap: a missing number is a deleted event (services.audit assigns it).
+    Column("seq", _SEQ, primary_key=True, autoincrement=False),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(100), nullable=False),  # e.g. model.create, version.approve
+    Column("entity_type", String(50), nullable=False),
+    Column("entity_id", String(500), nullable=False),
+    Column("before", Text, nullable=True),  # JSON text as it was hashed
+    Column("after", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("mac", String(64), nullable=False),  # hex HMAC-SHA256 chaining the previous event
+    Index(None, "entity_type", "entity_id", "seq"),
+)

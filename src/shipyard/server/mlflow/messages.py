@@ -141,9 +141,10 @@ class LogMetric(_RunMessage):
 
 
 class LogBatch(_RunMessage):
-    # Plain objects: the handler reads the common shape of a point directly and validates
-    # anything else as a MetricPoint, so a 1000-point batch skips 1000 model validations.
-    metrics: list[dict[str, Any]] = Field(default_factory=list)
+    # Left as sent: the handler reads the common shape of a point directly and validates
+    # anything else as a MetricPoint (naming its place in the list), so a 1000-point batch
+    # skips 1000 model validations and a copy of each point.
+    metrics: list[Any] = Field(default_factory=list)
     params: list[KeyValue] = Field(default_factory=list)
     tags: list[KeyValue] = Field(default_factory=list)
 

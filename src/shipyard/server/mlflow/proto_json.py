@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -145,13 +145,35 @@ async def read_body(request: Request, max_bytes: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
+def _fast_decoder() -> Callable[[bytes | str], Any]:
+    """orjson's decoder (the server extra installs it: a 1000-point batch decodes in less
+    than half the time), else the standard library's."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        return json.loads
+    return orjson.loads
+
+
+_fast_loads = _fast_decoder()
+
+
+def _loads(body: bytes | str) -> Any:
+    try:
+        return _fast_loads(body)
+    except ValueError:
+        # What orjson refuses but Python's json reads (bare NaN and Infinity, integers past
+        # 64 bits) still decodes, and a body that is not JSON gets json's wording of why.
+        return json.loads(body)
+
+
 def _decode_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        data = json.loads(body)
+        data = _loads(body)
         if isinstance(data, str):  # double-encoded by an older client
-            data = json.loads(data) if data.strip() else {}
+            data = _loads(data) if data.strip() else {}
     except (ValueError, UnicodeDecodeError) as exc:
         raise MlflowApiError(BAD_REQUEST, f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -10,10 +10,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pydantic import ValidationError
+
 from shipyard.entities import Metric
 from shipyard.server.mlflow import messages as msg
 from shipyard.server.mlflow.convert import RUN_NAME_TAG, decode_offset, encode_offset, metric_json
-from shipyard.server.mlflow.errors import invalid_parameter, not_implemented
+from shipyard.server.mlflow.errors import (
+    invalid_parameter,
+    not_implemented,
+    validation_message,
+)
 from shipyard.server.mlflow.proto_json import JSON
 from shipyard.server.mlflow.rpc import Registry
 from shipyard.store.tracking.protocol import TrackingStore
@@ -36,20 +42,36 @@ def _metric(point: msg.MetricPoint | msg.LogMetric, now: int) -> Metric:
     return Metric(key=point.key, value=point.value, step=point.step, timestamp=timestamp)
 
 
-_INT64 = range(-(2**63), 2**63)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _batch_point(item: dict[str, Any], now: int) -> Metric:
-    """A point of a batch: the shape clients send (a string key, a float value, integer
+def _batch_points(items: list[Any], now: int) -> list[Metric]:
+    """The points of a batch. The shape clients send (a string key, a float value, integer
     step and timestamp) is read directly; anything else goes through MetricPoint, which
     converts what MLflow accepts ("NaN", numeric strings) and names what it refuses."""
-    key, value = item.get("key"), item.get("value")
-    step, timestamp = item.get("step", 0), item.get("timestamp")
-    if (type(key) is str and key and type(value) is float and type(step) is int
-            and step in _INT64 and (timestamp is None or
-                                    (type(timestamp) is int and timestamp in _INT64))):
-        return Metric(key, value, step, now if timestamp is None else timestamp)
-    return _metric(msg.MetricPoint.model_validate(item), now)
+    points: list[Metric] = []
+    append = points.append
+    for index, item in enumerate(items):
+        if type(item) is dict:
+            key, value = item.get("key"), item.get("value")
+            step, timestamp = item.get("step", 0), item.get("timestamp", now)
+            if (type(key) is str and key and type(value) is float
+                    and type(step) is int and _INT64_MIN <= step <= _INT64_MAX
+                    and type(timestamp) is int and _INT64_MIN <= timestamp <= _INT64_MAX):
+                append(Metric(key, value, step, timestamp))
+                continue
+        append(_validated_point(item, index, now))
+    return points
+
+
+def _validated_point(item: object, index: int, now: int) -> Metric:
+    try:
+        point = msg.MetricPoint.model_validate(item)
+    except ValidationError as exc:  # named as the client sent it: metrics[3].value
+        raise invalid_parameter(validation_message([
+            {**error, "loc": ("metrics", index, *error["loc"])} for error in exc.errors()
+        ])) from None
+    return _metric(point, now)
 
 
 @rpc("logMetric", "/runs/log-metric", POST, msg.LogMetric)
@@ -94,7 +116,7 @@ def log_batch(store: TrackingStore, request: msg.LogBatch) -> JSON:
     now = _now_ms()
     tags = {tag.key: tag.value for tag in request.tags}
     params = _params(request.params)
-    metrics = [_batch_point(point, now) for point in request.metrics]
+    metrics = _batch_points(request.metrics, now)
     if RUN_NAME_TAG in tags:  # renames the run, as in MLflow
         store.update_run(request.run_id, run_name=tags[RUN_NAME_TAG])
     store.log_batch(request.run_id, metrics=metrics, params=params, tags=tags)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
+from math import isnan
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
@@ -13,7 +17,6 @@ from shipyard.entities import LifecycleStage, Metric, RunInfo
 from shipyard.entities import limits as lim
 from shipyard.errors import ConflictError, InvalidInputError, InvalidStateError
 from shipyard.store import schema as t
-from shipyard.store.tracking.sql_rows import encode_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +54,19 @@ def checked_batch(
             field="params" if len(params) > lim.MAX_BATCH_PARAMS else "tags",
         )
     seen: set[str] = set()
-    for point in metrics:
-        if point.key not in seen:
-            lim.check_key(point.key, "metric")
-            seen.add(point.key)
+    for point in metrics:  # the common case (a known key, a float, an int64 step) is cheap
+        key, step = point.key, point.step
+        if key not in seen:
+            lim.check_key(key, "metric")
+            seen.add(key)
         if type(point.value) is not float:
-            lim.check_metric_value(point.key, point.value)
-        if type(point.step) is not int or point.step not in _INT64:  # the common case is cheap
-            lim.check_step(point.key, point.step)
+            lim.check_metric_value(key, point.value)
+        if type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX:
+            lim.check_step(key, step)
     return Batch(metrics, checked_params(params), checked_tags(tags))
 
 
-_INT64 = range(-(2**63), 2**63)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def check_writable(info: RunInfo, batch: Batch) -> None:
@@ -119,26 +123,48 @@ def _placeholders(conn: Connection, count: int) -> str:
     return ", ".join([mark] * count)
 
 
+_METRIC_COLUMNS = "INSERT INTO metrics (run_id, key, step, timestamp, value) VALUES "
+# SQLite binds at most 32766 values in one statement since 3.32 (999 before): 1000 rows of five.
+_SQLITE_ROWS_PER_INSERT = 1000 if sqlite3.sqlite_version_info >= (3, 32) else 199
+
+
+@lru_cache(maxsize=8)
+def _sqlite_insert_rows(count: int) -> str:
+    """One INSERT of ``count`` metric rows (the driver caches its prepared statement by text,
+    and a full batch always has the same text)."""
+    return _METRIC_COLUMNS + ", ".join(["(?, ?, ?, ?, ?)"] * count)
+
+
 def _insert_metrics(conn: Connection, info: RunInfo, metrics: Sequence[Metric]) -> None:
-    # The hot path of logging: one driver-level executemany, no per-row SQLAlchemy objects.
+    # The hot path of logging: plain tuples, no per-row SQLAlchemy objects, and on SQLite one
+    # multi-row INSERT per 1000 points (a third cheaper than executemany's row-by-row steps).
     run_id = info.run_id
-    rows = [(run_id, m.key, m.step, m.timestamp, encode_value(float(m.value))) for m in metrics]
-    conn.exec_driver_sql(
-        "INSERT INTO metrics (run_id, key, step, timestamp, value) "
-        f"VALUES ({_placeholders(conn, 5)})",
-        rows,
-    )
-    latest: dict[str, Metric] = {}
+    rows: list[tuple[str, str, int, int, float | None]] = []
+    append = rows.append
+    latest: dict[str, tuple[int, int, float | None]] = {}  # key -> its last (step, timestamp)
     for m in metrics:
-        best = latest.get(m.key)
-        if best is None or (m.step, m.timestamp) >= (best.step, best.timestamp):
-            latest[m.key] = m
+        key, value, step, timestamp = m.key, m.value, m.step, m.timestamp
+        if type(value) is not float:
+            value = float(value)
+        stored = None if isnan(value) else value  # as sql_rows.encode_value stores NaN
+        append((run_id, key, step, timestamp, stored))
+        best = latest.get(key)
+        if best is None or step > best[0] or (step == best[0] and timestamp >= best[1]):
+            latest[key] = (step, timestamp, stored)
+    if conn.dialect.name == "sqlite":
+        per = _SQLITE_ROWS_PER_INSERT
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            conn.exec_driver_sql(_sqlite_insert_rows(len(chunk)),
+                                 tuple(chain.from_iterable(chunk)))
+    else:  # psycopg pipelines an executemany
+        conn.exec_driver_sql(f"{_METRIC_COLUMNS}({_placeholders(conn, 5)})", rows)
     experiment_id = int(info.experiment_id)
     conn.exec_driver_sql(
         _UPSERT_LATEST.format(marks=_placeholders(conn, 6)),
         # Sorted keys: concurrent writers lock rows in one order, so they cannot deadlock.
-        [(run_id, m.key, m.step, m.timestamp, encode_value(float(m.value)), experiment_id)
-         for m in sorted(latest.values(), key=lambda m: m.key)],
+        [(run_id, key, step, timestamp, stored, experiment_id)
+         for key, (step, timestamp, stored) in sorted(latest.items())],
     )
 
 

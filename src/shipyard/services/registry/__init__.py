@@ -1,0 +1,1 @@
+"""The model registry and its governance rules (four eyes, policies, protected aliases)."""
