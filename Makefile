@@ -8,7 +8,7 @@ SUM    := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 DEMO   := $(VENV)/.demo-$(SUM)
 STAMP  := $(VENV)/.dev-$(SUM)
 
-.PHONY: demo test lint typecheck unit bench bench-tracking bench-tracking-server bench-data docs clean
+.PHONY: demo test lint typecheck unit bench bench-tracking bench-tracking-server bench-data bench-audit docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,11 @@ bench-tracking-server: $(STAMP)
 bench-data: $(STAMP)
 	$(PY) benchmarks/data_versioning.py
 
-bench: bench-tracking bench-tracking-server bench-data
+## bench-audit: `shipyard audit verify` over 100,000 events (no peer tool exists)
+bench-audit: $(STAMP)
+	$(PY) benchmarks/audit_verify.py
+
+bench: bench-tracking bench-tracking-server bench-data bench-audit
 
 docs: $(STAMP)
 	$(PY) scripts/gen_cli_docs.py

@@ -395,13 +395,16 @@ def _run_cli(command: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[fl
 
 
 def peer_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """DVC's environment: no analytics (nothing here reaches a network), and configuration
-    folders of its own so no user or system setting changes what it does."""
+    """DVC's environment: no analytics (nothing here reaches a network), configuration
+    folders of its own so no user or system setting changes what it does, and its site cache
+    (state database) under ``root``, never in ``/var/tmp/dvc``."""
     config = root / "dvc-config"
     for part in ("global", "system"):
         (config / part).mkdir(parents=True, exist_ok=True)
     return h.peer_env({"DVC_NO_ANALYTICS": "1", "DVC_GLOBAL_CONFIG_DIR": str(config / "global"),
-                       "DVC_SYSTEM_CONFIG_DIR": str(config / "system"), **(extra or {})})
+                       "DVC_SYSTEM_CONFIG_DIR": str(config / "system"),
+                       "DVC_SITE_CACHE_DIR": str(root / "dvc-site" / "other"),
+                       **(extra or {})})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -193,3 +193,26 @@ def test_every_change_is_an_audit_event_in_its_transaction(registry: RegistrySer
     assert registry.audit.verify().ok
 
 
+
+
+def test_version_search_by_tags_and_attributes(registry: RegistryService) -> None:
+    for model in ("er-matcher", "fraud"):
+        for stage in ("dev", "prod", "prod"):
+            registry.create_version(model, "runs:/x/model", actor="alice",
+                                    tags={"stage": stage, "team": "er"})
+    page = registry.search_versions("tags.stage = 'prod'", max_results=3)
+    assert [(v.name, v.version) for v in page] == [("er-matcher", 3), ("er-matcher", 2),
+                                                   ("fraud", 3)]
+    rest = registry.search_versions("tags.stage = 'prod'", max_results=3,
+                                    page_token=page.next_page_token)
+    assert [(v.name, v.version) for v in rest] == [("fraud", 2)] and rest.next_page_token is None
+    both = registry.search_versions("name = 'fraud' AND (tags.stage = 'dev' OR version >= 3)")
+    assert [v.version for v in both] == [3, 1]
+    assert len(registry.search_versions("tags.stage IN ('dev') AND status = 'none'")) == 2
+    assert len(registry.search_versions(None)) == 6
+    with pytest.raises(InvalidInputError, match="cannot be searched here"):
+        registry.search_versions("metrics.f1 > 0.9")
+    with pytest.raises(InvalidInputError, match="unknown attribute"):
+        registry.search_versions("colour = 'red'")
+    with pytest.raises(InvalidInputError, match="max_results"):
+        registry.search_versions(max_results=0)

@@ -22,7 +22,7 @@ app = typer.Typer(name="audit", help="Verify, read and export the tamper-evident
                   no_args_is_help=True)
 
 TypeOption = Annotated[str | None, typer.Option(
-    "--type", help="Only entities of this type (model, version, alias, deployment, ...).")]
+    "--type", help="Only entities of this type (e.g. registered_model, model_version).")]
 
 
 def audit_log() -> AuditLog:

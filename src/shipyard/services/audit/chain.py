@@ -21,20 +21,18 @@ GENESIS_MAC = "0" * 64
 _KEY_ID_LABEL = b"shipyard-audit-key-id"
 
 
-def _text(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
-
-
 def canonical(seq: int, time: int, actor: str, action: str, entity_type: str, entity_id: str,
               before: str | None, after: str | None, reason: str | None) -> bytes:
     """The bytes the MAC covers. Written out field by field (sorted) instead of through
-    ``json.dumps`` because verify runs it once per event: it is about four times faster and
-    a property test holds it equal to ``json.dumps(..., sort_keys=True)``."""
+    ``json.dumps`` because verify runs it once per event and this is several times faster; a
+    property test holds it equal to ``json.dumps(..., sort_keys=True)``."""
     return (
-        f'{{"action":{_quote(action)},"actor":{_quote(actor)},"after":{_text(after)},'
-        f'"before":{_text(before)},"entity_id":{_quote(entity_id)},'
-        f'"entity_type":{_quote(entity_type)},"reason":{_text(reason)},'
-        f'"seq":{int(seq)},"time":{int(time)}}}'
+        f'{{"action":{_quote(action)},"actor":{_quote(actor)},'
+        f'"after":{"null" if after is None else _quote(after)},'
+        f'"before":{"null" if before is None else _quote(before)},'
+        f'"entity_id":{_quote(entity_id)},"entity_type":{_quote(entity_type)},'
+        f'"reason":{"null" if reason is None else _quote(reason)},'
+        f'"seq":{seq:d},"time":{time:d}}}'
     ).encode("ascii")
 
 

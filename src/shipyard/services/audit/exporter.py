@@ -6,6 +6,7 @@ import json
 import os
 import time
 import zipfile
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,11 @@ def export(engine: Engine, key: bytes, dest_zip: Path, entity: str | None = None
            entity_type: str | None = None, checkpoint: Path | None = None) -> ExportResult:
     """Write the events (all, or those of ``entity``) with a README, a standalone verify.py,
     the checkpoint and the verification result to ``dest_zip`` (replaced atomically)."""
-    saved = None if checkpoint is None else read_checkpoint(checkpoint)
-    report = verify(engine, key, saved)
+    try:
+        saved = None if checkpoint is None else read_checkpoint(checkpoint)
+        report = verify(engine, key, saved)
+    except BackendError as exc:  # a damaged checkpoint: a finding, and the events still go out
+        saved, report = None, VerifyReport(False, 0, None, exc.message)
     complete = entity is None and entity_type is None
     dest_zip = Path(dest_zip)
     temporary = dest_zip.with_name(f".{dest_zip.name}.{os.getpid()}.partial")
@@ -73,8 +77,9 @@ def _write_events(bundle: zipfile.ZipFile, engine: Engine, entity: str | None,
     query = rows.events_query(entity, entity_type).add_columns(previous.label("prev_mac")) \
         .order_by(rows.E.c.seq)
     count, last_seq, last_mac = 0, None, None
-    with engine.connect() as conn, bundle.open("events.jsonl", "w", force_zip64=True) as raw:
-        for row in conn.execution_options(yield_per=5_000).execute(query):
+    with engine.connect() as conn, bundle.open("events.jsonl", "w", force_zip64=True) as raw, \
+            closing(conn.execution_options(yield_per=5_000).execute(query)) as result:
+        for row in result:
             line = dict(zip(_FIELDS, row[:9], strict=True))
             line["prev_mac"] = chain.GENESIS_MAC if row.seq == 1 else row.prev_mac
             line["mac"] = row.mac

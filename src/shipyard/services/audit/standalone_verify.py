@@ -4,6 +4,8 @@ Copied into every export bundle as ``verify.py`` (see its README.md). Usage, in 
 folder:  python3 verify.py --key-file audit.key   (or the key in SHIPYARD_AUDIT_KEY)
 """
 
+from __future__ import annotations
+
 import hashlib
 import hmac
 import json

@@ -14,6 +14,7 @@ What each break looks like (docs/audit.md has the threat model):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,13 +51,14 @@ def verify(engine: Engine, key: bytes, checkpoint: Checkpoint | None) -> VerifyR
         return VerifyReport(
             False, 0, 1, f"the key (id {chain.key_id(key)}) is not the one the chain was "
             f"written with (id {checkpoint.key_id}, per the checkpoint)", checkpoint=checkpoint)
-    with engine.connect() as conn:
-        result = conn.execution_options(yield_per=_BATCH).execute(
-            rows.select_chain()).tuples()
+    # Close the cursor before the connection: a break ends the walk early, and PostgreSQL's
+    # server-side cursor must not be left for the garbage collector.
+    with engine.connect() as conn, closing(
+            conn.execution_options(yield_per=_BATCH).execute(rows.select_chain())) as result:
         return _walk(iter(result), key, checkpoint)
 
 
-def _walk(events: Iterator[tuple[Any, ...]], key: bytes,
+def _walk(events: Iterator[Any], key: bytes,
           checkpoint: Checkpoint | None) -> VerifyReport:
     canonical, link = chain.canonical, chain.link  # locals: this loop runs once per event
     checkpoint_seq, checkpoint_mac = (-1, "") if checkpoint is None else (checkpoint.seq,
@@ -89,7 +91,7 @@ def _walk(events: Iterator[tuple[Any, ...]], key: bytes,
                         None if count == 0 else previous, checkpoint)
 
 
-def _diagnose(seq: int, mac: str, following: tuple[Any, ...] | None, key: bytes) -> str:
+def _diagnose(seq: int, mac: str, following: Any, key: bytes) -> str:
     """Tell an edit of one event from a rewrite: if the next event still links to this
     event's stored MAC, only this event's fields were changed."""
     if following is not None and following[0] == seq + 1:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from shipyard.entities import Page
 from shipyard.entities import limits as lim
 from shipyard.entities.policy import Policy
 from shipyard.entities.registry import (
@@ -49,6 +50,15 @@ from shipyard.store import schema as t
 from shipyard.store.registry import rows
 
 _ATTEMPTS = 5
+
+
+def _offset(token: str | None) -> int:
+    if token is None or token == "":
+        return 0
+    if not token.isdigit():
+        raise InvalidInputError(f"page token {token!r} is not one this service returned",
+                                field="page_token")
+    return int(token)
 
 
 def _now() -> int:
@@ -191,6 +201,24 @@ class RegistryService:
             found = conn.execute(select(t.model_versions).where(t.model_versions.c.name == name)
                                  .order_by(t.model_versions.c.version)).all()
             return rows.versions_from_rows(conn, list(found))
+
+    def search_versions(self, filter_string: str | None = None, *, max_results: int = 100,
+                        page_token: str | None = None) -> Page[ModelVersion]:
+        """Versions matching the filter (see :mod:`shipyard.store.registry.search`), by model
+        name then newest version first, one page at a time."""
+        from shipyard.store.registry.search import check_max_results, version_filter
+
+        check_max_results(max_results)
+        offset = _offset(page_token)
+        where = version_filter(filter_string)
+        v = t.model_versions
+        with self._read() as conn:
+            found = conn.execute(select(v).where(where)
+                                 .order_by(v.c.name, v.c.version.desc())
+                                 .limit(max_results + 1).offset(offset)).all()
+            items = rows.versions_from_rows(conn, list(found[:max_results]))
+        token = str(offset + max_results) if len(found) > max_results else None
+        return Page(items, token)
 
     def resolve(self, uri: str) -> ModelVersion:
         """The version a ``models:/name/3``, ``models:/name@alias`` or ``@latest`` URI names."""

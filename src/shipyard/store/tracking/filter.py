@@ -96,6 +96,23 @@ _ENTITIES: dict[str, Entity] = {
 _ATTRIBUTE_ALIASES: dict[str, str] = {name: name for name in ATTRIBUTES} | {
     "run_uuid": "run_id", "user_id": "user", "created": "start_time",
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """What a filter may name: the entities, the attributes (with aliases) and which
+    attributes hold numbers. Runs use :data:`RUNS`; other searches (model versions) pass
+    their own."""
+
+    entities: frozenset[Entity]
+    attributes: tuple[str, ...]
+    aliases: dict[str, str]
+    numeric: frozenset[str]
+
+
+RUNS = Grammar(frozenset({"metric", "param", "tag", "attribute"}), ATTRIBUTES,
+               _ATTRIBUTE_ALIASES, NUMERIC_ATTRIBUTES)
+
 _PREFIXES: dict[Entity, str] = {
     "metric": "metrics", "param": "params", "tag": "tags", "attribute": "attributes",
 }  # fmt: skip
@@ -136,10 +153,11 @@ def _unescape(body: str, quote: str) -> str:
 class _Parser:
     """Recursive descent straight over the text; ``pos`` is the offset of the next character."""
 
-    __slots__ = ("field", "noun", "pos", "text")
+    __slots__ = ("field", "grammar", "noun", "pos", "text")
 
-    def __init__(self, text: str, field: str, noun: str) -> None:
+    def __init__(self, text: str, field: str, noun: str, grammar: Grammar = RUNS) -> None:
         self.text, self.field, self.noun, self.pos = text, field, noun, 0
+        self.grammar = grammar
 
     def error(self, message: str, position: int) -> FilterSyntaxError:
         return FilterSyntaxError(message, text=self.text, position=position, field=self.field)
@@ -219,13 +237,18 @@ class _Parser:
                     start,
                 )
             entity = found
+            if entity not in self.grammar.entities:
+                allowed = ", ".join(sorted(_PREFIXES[e] for e in self.grammar.entities))
+                raise self.error(f"{prefix!r} cannot be searched here: expected {allowed}",
+                                 start)
             if not key:
                 key = self.parse_quoted_key(key_pos, match.group())
         if entity == "attribute":
-            name = _ATTRIBUTE_ALIASES.get(key.lower())
+            name = self.grammar.aliases.get(key.lower())
             if name is None:
                 raise self.error(
-                    f"unknown attribute {key!r}: expected one of {', '.join(ATTRIBUTES)}", key_pos
+                    f"unknown attribute {key!r}: expected one of "
+                    f"{', '.join(self.grammar.attributes)}", key_pos
                 )
             key = name
         return entity, key
@@ -276,7 +299,7 @@ class _Parser:
         identifier = self.text[start : self.pos]
         op_pos = self.skip()
         op = self.parse_comparator(identifier)
-        numeric = entity == "metric" or (entity == "attribute" and key in NUMERIC_ATTRIBUTES)
+        numeric = entity == "metric" or (entity == "attribute" and key in self.grammar.numeric)
         allowed = NUMERIC_OPS if numeric else STRING_OPS
         if op not in allowed:
             kind = "numbers" if numeric else "strings"
@@ -342,11 +365,12 @@ class _Parser:
         )
 
 
-def parse_filter(text: str | None) -> Node | None:
-    """Parse a run-search filter; ``None`` for an empty or blank one, which matches every run."""
+def parse_filter(text: str | None, grammar: Grammar = RUNS) -> Node | None:
+    """Parse a search filter (of runs unless ``grammar`` says otherwise); ``None`` for an empty
+    or blank one, which matches everything."""
     if text is None or not text.strip():
         return None
-    parser = _Parser(text, "filter", "filter")
+    parser = _Parser(text, "filter", "filter", grammar)
     node = parser.parse_or(0)
     position = parser.skip()
     if position < len(text):
