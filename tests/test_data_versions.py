@@ -241,3 +241,42 @@ def test_unsupported_dataframe_columns_are_named(stores: Stores) -> None:
     with pytest.raises(InvalidInputError, match="cannot store a dict"):
         svc.add({"a": 1}, "mixed")
     assert svc.list_datasets() == []
+
+
+def test_many_small_files_go_into_packs_and_come_back_whole(stores: Stores, tmp_path: Path
+                                                            ) -> None:
+    import os
+
+    from shipyard.errors import BackendError
+    from shipyard.services.data.packs import PACK_MIN_FILES
+
+    _, svc = stores
+    count = PACK_MIN_FILES + 8
+    files = {f"part-{i:03}.bin": os.urandom(1000 + i) for i in range(count)}
+    raw = write_tree(tmp_path / "raw", files)
+    first = svc.add(raw, "shards")
+    assert first.blobs_stored == 1  # one pack, not one blob per file
+    located = svc.store.pack_locations(f.digest for f in svc.manifest(first.version).files)
+    assert len(located) == count and len({loc.pack for loc in located.values()}) == 1
+    out = tmp_path / "out"
+    svc.download("shards@v1", out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+
+    write_tree(raw, {"part-000.bin": b"changed"})
+    second = svc.add(raw, "shards")
+    assert second.blobs_stored == 1 and second.bytes_stored == len(b"changed")
+    assert not svc.store.pack_locations([svc.manifest(second.version).by_path[
+        "part-000.bin"].digest])  # a single new file is a blob of its own
+    assert svc.add(raw, "copy").blobs_stored == 0  # packed content is found, not re-sent
+    out2 = tmp_path / "out2"
+    svc.download("shards@v2", out2)
+    assert (out2 / "part-000.bin").read_bytes() == b"changed"
+    assert (out2 / "part-001.bin").read_bytes() == files["part-001.bin"]
+
+    pack = next(iter(located.values())).pack
+    damaged = bytearray(svc.content.read_bytes(pack))
+    damaged[located[svc.manifest(first.version).by_path["part-005.bin"].digest].offset] ^= 0xFF
+    svc.content.backend.delete(f"blobs/{pack[:2]}/{pack[2:]}")
+    svc.content.backend.put_bytes(f"blobs/{pack[:2]}/{pack[2:]}", bytes(damaged))
+    with pytest.raises(BackendError, match="damaged"):
+        svc.download("shards@v1", tmp_path / "out3")

@@ -41,6 +41,22 @@ def s3_endpoint_url() -> str | None:
     return None
 
 
+def _local_root(url: str) -> str | None:
+    """The absolute folder of a local URL (a path, ``file://...`` or ``local://...``); None for
+    any other protocol."""
+    from urllib.parse import unquote
+
+    if url.startswith("file://"):
+        path = unquote(url[len("file://"):])
+    elif url.startswith("local://"):
+        path = url[len("local://"):]
+    elif "://" in url or "::" in url:
+        return None
+    else:
+        path = url
+    return os.path.abspath(os.path.expanduser(path)).rstrip("/") or "/"
+
+
 def _is_backend_error(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return True
@@ -58,13 +74,24 @@ class ByteStore:
     def __init__(self, url: str, **storage_options: Any) -> None:
         if not isinstance(url, str) or not url.strip():
             raise InvalidInputError("artifact store URL must not be empty", field="url")
+        self.url = url
+        self._options = dict(storage_options)
+        self._fs_instance: Any = None
+        local_root = _local_root(url)
+        self._local = local_root is not None
+        if local_root is not None:
+            # fsspec is imported on first use only: local reads and writes need none of it,
+            # and it costs ~50 ms of start-up to every command.
+            self._root: str = local_root
+        else:
+            self._root = self._connect()
+
+    def _connect(self) -> str:
         from fsspec.core import url_to_fs
         from fsspec.utils import get_protocol
 
-        self.url = url
-        protocol = get_protocol(url)
-        options = dict(storage_options)
-        if protocol in _S3_PROTOCOLS:
+        options = dict(self._options)
+        if get_protocol(self.url) in _S3_PROTOCOLS:
             options.setdefault("use_listings_cache", False)
             endpoint = s3_endpoint_url()
             if endpoint:
@@ -72,19 +99,26 @@ class ByteStore:
                 client_kwargs.setdefault("endpoint_url", endpoint)
                 options["client_kwargs"] = client_kwargs
         try:
-            fs, root = url_to_fs(url, **options)
+            fs, root = url_to_fs(self.url, **options)
         except ImportError as exc:
             raise BackendError(
-                f"artifact store {url!r} needs an extra package: {exc} "
+                f"artifact store {self.url!r} needs an extra package: {exc} "
                 "(for s3:// install shipyard-mlops[s3])"
             ) from exc
         except (ValueError, TypeError) as exc:
             raise InvalidInputError(
-                f"artifact store URL {url!r} is not valid: {exc}", field="url"
+                f"artifact store URL {self.url!r} is not valid: {exc}", field="url"
             ) from exc
-        self._fs: Any = fs
-        self._root: str = str(root).rstrip("/")
-        self._local = protocol in ("file", "local")
+        self._fs_instance = fs
+        return str(root).rstrip("/")
+
+    @property
+    def _fs(self) -> Any:
+        if self._fs_instance is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs_instance = LocalFileSystem(**self._options)
+        return self._fs_instance
 
     def __repr__(self) -> str:
         return f"ByteStore({self.url!r})"
@@ -98,6 +132,8 @@ class ByteStore:
     def exists(self, key: str) -> bool:
         """Whether a file is stored at ``key`` (a folder of keys does not count)."""
         path = self._path(key)
+        if self._local:
+            return os.path.isfile(path)
         with self._errors(key):
             try:
                 info = self._fs.info(path)
@@ -117,6 +153,10 @@ class ByteStore:
         """A streaming reader; close it (or use ``with``). Errors while reading are not wrapped."""
         path = self._path(key)
         with self._errors(key):
+            if self._local:
+                if os.path.isdir(path):
+                    raise FileNotFoundError(path)
+                return open(path, "rb")
             return cast(BinaryIO, self._fs.open(path, "rb"))
 
     def get_file(self, key: str, local_path: str | os.PathLike[str]) -> None:

@@ -46,6 +46,14 @@ class DatasetFile(NamedTuple):
     size: int
 
 
+class PackLocation(NamedTuple):
+    """Where a small file's bytes sit inside a pack blob (see ``pack_entries``)."""
+
+    pack: str
+    offset: int
+    size: int
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnType:
     """One column of a tabular version's Arrow schema (``type`` is Arrow's type string)."""

@@ -78,7 +78,8 @@ def run_artifact_digests(scope: GcScope) -> Iterator[str]:
 
 
 def dataset_digests(scope: GcScope) -> Iterator[str]:
-    """Dataset version manifests and every file each manifest lists."""
+    """Dataset version manifests, every file each manifest lists, and the packs that hold
+    any of those files (small files live inside pack blobs; see services/data/packs.py)."""
     from shipyard.services.data.manifest import read_manifest
 
     v = t.dataset_versions.c
@@ -86,6 +87,7 @@ def dataset_digests(scope: GcScope) -> Iterator[str]:
     if scope.created_since_ms is not None:
         query = query.where(v.created_time >= scope.created_since_ms)
     seen: set[str] = set()
+    files: set[str] = set()
     for digest, name, version in scope.conn.execute(query):
         if digest in seen:
             continue
@@ -99,7 +101,18 @@ def dataset_digests(scope: GcScope) -> Iterator[str]:
                 f"the artifact store; gc deleted no blobs, since the files it lists are unknown"
             ) from None
         for file in manifest.files:
+            files.add(file.digest)
             yield file.digest
+    pe = t.pack_entries.c
+    for digest, pack in scope.conn.execute(select(pe.digest, pe.pack)):
+        if digest in files:
+            yield str(pack)
+
+
+def packed_digests(engine: Engine) -> set[str]:
+    """Digests stored inside packs (not missing although they have no blob of their own)."""
+    with engine.connect() as conn:
+        return set(conn.execute(select(t.pack_entries.c.digest)).scalars())
 
 
 REFERENCE_SOURCES: list[ReferenceSource] = [run_artifact_digests, dataset_digests]
@@ -158,6 +171,14 @@ def purge_runs(engine: Engine, purge_before_ms: int, *, dry_run: bool) -> tuple[
     return ids
 
 
+def _forget_packs(engine: Engine, digests: list[str]) -> None:
+    """Drop the pack entries of blobs about to be deleted, first: an entry must never point
+    into a pack that is gone."""
+    pe = t.pack_entries
+    with engine.begin() as conn:
+        conn.execute(pe.delete().where(pe.c.pack.in_(digests)))
+
+
 def _digest(file: StoredFile) -> str | None:
     """The digest a blob key names, or None for a file that is not a blob."""
     parts = file.key.split("/")
@@ -210,6 +231,7 @@ def collect_garbage(
         progress.start("Deleting blobs", len(candidates))
         for start in range(0, len(candidates), _CHUNK):
             chunk = candidates[start:start + _CHUNK]
+            _forget_packs(engine, [d for f in chunk if (d := _digest(f))])
             delete_files(content.backend, [f.key for f in chunk])
             progress.advance(len(chunk))
     return GcReport(
@@ -217,5 +239,5 @@ def collect_garbage(
         blobs_scanned=len(blobs), bytes_scanned=sum(f.size for f in blobs.values()),
         blobs_deleted=len(candidates), bytes_deleted=sum(f.size for f in candidates),
         blobs_too_young=len(young), bytes_too_young=sum(f.size for f in young),
-        referenced_missing=tuple(sorted(referenced - blobs.keys())),
+        referenced_missing=tuple(sorted(referenced - blobs.keys() - packed_digests(engine))),
     )

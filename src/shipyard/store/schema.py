@@ -172,6 +172,19 @@ dataset_versions = Table(
     Index(None, "digest"),
 )
 
+pack_entries = Table(
+    "pack_entries",
+    metadata,
+    # Where a small file's bytes live when they were stored inside a pack blob rather than as
+    # a blob of their own: creating one blob per 4 KiB file is what makes adding many small
+    # files slow. Manifests stay pure content (path, digest, size); this is the location.
+    Column("digest", String(64), primary_key=True),
+    Column("pack", String(64), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index(None, "pack"),
+)
+
 run_datasets = Table(
     "run_datasets",
     metadata,
@@ -319,4 +332,41 @@ audit_events = Table(
     Column("reason", Text, nullable=True),
     Column("mac", String(64), nullable=False),  # hex HMAC-SHA256 chaining the previous event
     Index(None, "entity_type", "entity_id", "seq"),
+)
+
+# -- Webhooks -----------------------------------------------------------------------------------
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", String(2000), nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of event types, or ["*"]
+    # The HMAC key, stored like a password-manager entry: it must be readable to sign, so it
+    # is not hashed; it is shown once, at creation, and never listed.
+    Column("secret", String(128), nullable=False),
+    Column("model_name", String(250), nullable=True),  # NULL: every model
+    Column("active", Boolean, nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+)
+
+# The outbox: rows are inserted in the registry's own transaction and sent after it commits.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("payload", Text, nullable=False),  # the exact JSON body that is signed and sent
+    Column("status", String(10), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_time", BigInteger, nullable=False),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_time", BigInteger, nullable=False),
+    Column("delivered_time", BigInteger, nullable=True),
+    Index(None, "status", "next_attempt_time"),
+    Index(None, "webhook_id"),
 )

@@ -16,9 +16,15 @@ from typing import Any
 
 from shipyard import settings
 from shipyard.artifacts.content import ContentStore, blob_key
-from shipyard.entities.dataset import DatasetFile, DatasetKind, DatasetVersion, check_dataset_name
+from shipyard.entities.dataset import (
+    DatasetFile,
+    DatasetKind,
+    DatasetVersion,
+    PackLocation,
+    check_dataset_name,
+)
 from shipyard.errors import InvalidInputError, ShipyardError
-from shipyard.services.data import tabular
+from shipyard.services.data import packs, tabular
 from shipyard.services.data.manifest import Manifest, write_manifest
 from shipyard.services.data.scan import Scan, changed_since_scan, digest_files, scan
 from shipyard.services.data.stat_cache import StatCache
@@ -61,9 +67,9 @@ class Ingest:
             progress.start("profiling")
             facts = tabular.facts_of(tabular.read_table_file(found.files[0].abspath),
                                      profile=profile)
-        stored, size = self._store_blobs(found, files, progress)
+        stored, size, placed = self._store_blobs(found, files, progress)
         return self._commit(name, Manifest.build(found.kind, files), hashed, stored, size,
-                            facts, description)
+                            facts, description, placed)
 
     def add_table(self, data: Any, name: str, *, description: str | None = None,
                   profile: bool = True, progress: Progress | None = None) -> AddResult:
@@ -77,28 +83,35 @@ class Ingest:
             tabular.write_parquet(table, target)
             found = scan(target)
             files, hashed = digest_files(found, _NO_CACHE, 1)
-            stored, size = self._store_blobs(found, files, progress)
+            stored, size, placed = self._store_blobs(found, files, progress)
         manifest = Manifest.build(DatasetKind.TABLE, files)
-        return self._commit(name, manifest, hashed, stored, size, facts, description)
+        return self._commit(name, manifest, hashed, stored, size, facts, description, placed)
 
     def _store_blobs(self, found: Scan, files: list[DatasetFile], progress: Progress
-                     ) -> tuple[int, int]:
+                     ) -> tuple[int, int, dict[str, PackLocation]]:
+        """Store what is not stored yet: small files in packs, the rest as blobs. Returns the
+        number of blobs written, their bytes, and where newly packed files went."""
         by_digest: dict[str, tuple[Path, int]] = {}
         for local, f in zip(found.files, files, strict=True):
             by_digest.setdefault(f.digest, (Path(local.abspath), f.size))
-        missing = self.content.missing(by_digest, self.threads)
-        total = sum(by_digest[d][1] for d in missing)
+        loose_missing = self.content.missing(by_digest, self.threads)
+        packed_before = self.store.pack_locations(loose_missing)
+        missing = {d: by_digest[d] for d in loose_missing if d not in packed_before}
+        total = sum(size for _, size in missing.values())
         progress.start("storing", total or None)
-        items = [(d, by_digest[d][0]) for d in missing]
-        self.content.put_files_as(items, self.threads, progress.advance)
+        to_pack, loose = packs.split_packable(missing)
+        placed = packs.write_packs(self.content, missing, to_pack, progress.advance)
+        self.content.put_files_as([(d, missing[d][0]) for d in loose], self.threads,
+                                  progress.advance)
         changed = changed_since_scan(found)
         if changed:
-            self._forget(missing)
+            self._forget([*loose, *{loc.pack for loc in placed.values()}])
             raise InvalidInputError(
                 f"{len(changed)} file(s) changed while the version was being stored (first: "
                 f"{changed[0]}); add the dataset again once its files are complete",
                 field="path")
-        return len(missing), total
+        blobs = len(loose) + len({loc.pack for loc in placed.values()})
+        return blobs, total, placed
 
     def _forget(self, digests: list[str]) -> None:
         """Drop blobs this add stored: what went up may not match its digest."""
@@ -107,7 +120,8 @@ class Ingest:
                 self.content.backend.delete(blob_key(digest))
 
     def _commit(self, name: str, manifest: Manifest, hashed: int, stored: int, size: int,
-                facts: tabular.TableFacts | None, description: str | None) -> AddResult:
+                facts: tabular.TableFacts | None, description: str | None,
+                placed: dict[str, PackLocation]) -> AddResult:
         write_manifest(self.content, manifest)
         version, created = self.store.create_version(
             name, digest=manifest.digest, kind=manifest.kind, size=manifest.size,
@@ -115,7 +129,7 @@ class Ingest:
             row_count=None if facts is None else facts.row_count,
             columns=None if facts is None else facts.columns,
             profile=None if facts is None else facts.profile,
-            description=description,
+            description=description, packed=placed,
         )
         return AddResult(version, created, hashed, stored, size)
 

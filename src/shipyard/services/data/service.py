@@ -19,7 +19,7 @@ from shipyard.entities.dataset import (
     parse_dataset_ref,
 )
 from shipyard.errors import InvalidInputError, NotFoundError
-from shipyard.services.data import tabular
+from shipyard.services.data import packs, tabular
 from shipyard.services.data.diff import DatasetDiff, diff_versions
 from shipyard.services.data.ingest import AddResult, Ingest
 from shipyard.services.data.manifest import Manifest, read_manifest
@@ -80,8 +80,7 @@ class DatasetService:
         """How a local file or folder (or a finished :func:`scan` of one) differs from the
         latest version of ``name``."""
         latest = self.store.latest_version(check_dataset_name(name))
-        manifest = None if latest is None else self.manifest(latest)
-        return local_status(path, latest, manifest, self.cache, self.threads)
+        return local_status(path, latest, self.manifest, self.cache, self.threads)
 
     def diff(self, old_ref: str, new_ref: str) -> DatasetDiff:
         old, new = self.resolve(old_ref), self.resolve(new_ref)
@@ -100,16 +99,33 @@ class DatasetService:
                    for f in manifest.files]
         progress = progress or NO_PROGRESS
         progress.start("downloading", sum(size for _, size, _ in targets) or None)
+        self._fetch(targets, progress)
+        return [target for _, _, target in targets]
 
-        def fetch(item: tuple[str, int, Path]) -> Path:
-            digest, size, target = item
+    def _fetch(self, targets: list[tuple[str, int, Path]], progress: Progress) -> None:
+        """Write each (digest, size, path): packed files from their packs, the rest from
+        their own blobs, in parallel."""
+        for _, _, target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
+        located = self.store.pack_locations(digest for digest, _, _ in targets)
+        by_digest: dict[str, list[Path]] = {}
+        for digest, _, target in targets:
+            by_digest.setdefault(digest, []).append(target)
+        for digest, data in packs.read_packed(self.content, located, list(located)):
+            for target in by_digest[digest]:
+                packs.write_file(target, data)
+                progress.advance(len(data))
+        loose = [item for item in targets if item[0] not in located]
+
+        def fetch(item: tuple[str, int, Path]) -> None:
+            digest, size, target = item
             self.content.get_file(digest, target)
             progress.advance(size)
-            return target
 
-        with ThreadPoolExecutor(max(1, min(self.threads, len(targets)))) as pool:
-            return list(pool.map(fetch, targets))
+        if loose:
+            with ThreadPoolExecutor(max(1, min(self.threads, len(loose)))) as pool:
+                for _ in pool.map(fetch, loose):
+                    pass
 
     def read_table(self, ref: str) -> pa.Table:
         """A tabular version (a table, or a CSV/Parquet file) as an Arrow table."""
@@ -123,8 +139,8 @@ class DatasetService:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="shipyard-load-") as folder:
-            target = Path(folder) / files[0].path
-            self.content.get_file(files[0].digest, target)
+            target = Path(folder) / Path(files[0].path).name
+            self._fetch([(files[0].digest, files[0].size, target)], NO_PROGRESS)
             table = tabular.read_table_file(target)
             # CSV/Parquet readers may map the file lazily: copy into memory before it goes.
             return table.combine_chunks() if table.num_rows else table

@@ -12,6 +12,7 @@ The cache is a SQLite file in ``SHIPYARD_CACHE_DIR``; losing it only costs re-ha
 from __future__ import annotations
 
 import contextlib
+import marshal
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,8 +21,15 @@ from typing import NamedTuple
 RACY_NS = 50_000_000
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, inode INTEGER NOT NULL, "
-    "mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID"
+    "mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID",
+    # The last manifest digest of a whole folder with the stat of every file it held: a
+    # folder whose stats all match is unchanged, so `data status` needs no per-file lookup.
+    "CREATE TABLE IF NOT EXISTS snapshots (root TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+    "stats BLOB NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID",
 )
+
+Stats = list[tuple[str, int, int, int]]
+"""(path in the version, inode, mtime_ns, size) of every file, in path order."""
 
 
 class FileStat(NamedTuple):
@@ -46,7 +54,8 @@ class StatCache:
                 conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = OFF")  # a lost entry only costs a re-hash
-                conn.execute(_SCHEMA)
+                for statement in _SCHEMA:
+                    conn.execute(statement)
             except sqlite3.Error:
                 return None
             self._conn = conn
@@ -82,6 +91,32 @@ class StatCache:
             return
         with contextlib.suppress(sqlite3.Error), conn:
             conn.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", rows)
+
+    def snapshot(self, root: Path, kind: str) -> tuple[Stats, str] | None:
+        """The stats and manifest digest remembered for the folder (or file) ``root``."""
+        conn = self._connect()
+        if conn is None:
+            return None
+        try:
+            row = conn.execute("SELECT kind, stats, digest FROM snapshots WHERE root = ?",
+                               (str(root),)).fetchone()
+            if row is None or row[0] != kind:
+                return None
+            stats = marshal.loads(row[1])  # our own cache file: marshal is the fastest loader
+        except (sqlite3.Error, ValueError, EOFError, TypeError):
+            return None
+        return (stats, row[2]) if isinstance(stats, list) else None
+
+    def remember_snapshot(self, root: Path, kind: str, stats: Stats, digest: str,
+                          stat_time_ns: int) -> None:
+        """Remember a folder's manifest digest, unless a file is too fresh to be trusted."""
+        conn = self._connect()
+        cutoff = stat_time_ns - RACY_NS
+        if conn is None or any(mtime >= cutoff for _, _, mtime, _ in stats):
+            return
+        with contextlib.suppress(sqlite3.Error), conn:
+            conn.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+                         (str(root), kind, marshal.dumps(stats), digest))
 
     def close(self) -> None:
         if self._conn is not None:

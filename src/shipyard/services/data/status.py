@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shipyard.entities.dataset import DatasetVersion
@@ -38,12 +39,21 @@ def compare_files(old: Manifest, new: Manifest) -> tuple[list[str], list[str], l
 
 
 def local_status(path: str | os.PathLike[str] | Scan, latest: DatasetVersion | None,
-                 latest_manifest: Manifest | None, cache: StatCache, threads: int
-                 ) -> DataStatus:
+                 load_manifest: Callable[[DatasetVersion], Manifest], cache: StatCache,
+                 threads: int) -> DataStatus:
+    """Compare a local path with ``latest``; its manifest is only loaded when a file changed
+    since the folder was last hashed."""
     found = path if isinstance(path, Scan) else scan(path)
+    stats = [(f.path, *f.stat) for f in found.files]
+    known = cache.snapshot(found.root, str(found.kind))
+    if latest is not None and known is not None and known[0] == stats \
+            and known[1] == latest.digest:
+        return DataStatus(latest, unchanged=len(stats))  # every file as when last hashed
     files, hashed = digest_files(found, cache, threads)
     current = Manifest.build(found.kind, files)
-    if latest is None or latest_manifest is None:
+    cache.remember_snapshot(found.root, str(found.kind), stats, current.digest,
+                            found.started_ns)
+    if latest is None:
         return DataStatus(None, added=[f.path for f in files], files_hashed=hashed)
-    added, removed, modified, unchanged = compare_files(latest_manifest, current)
+    added, removed, modified, unchanged = compare_files(load_manifest(latest), current)
     return DataStatus(latest, added, removed, modified, unchanged, hashed)

@@ -18,7 +18,7 @@ Contract:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from shipyard.entities.dataset import (
@@ -27,6 +27,7 @@ from shipyard.entities.dataset import (
     DatasetRef,
     DatasetRole,
     DatasetVersion,
+    PackLocation,
     RunDataset,
 )
 from shipyard.errors import NotFoundError
@@ -49,11 +50,13 @@ class DatasetStore(ABC):
         columns: Sequence[ColumnType] | None = None,
         profile: Mapping[str, Any] | None = None,
         description: str | None = None,
+        packed: Mapping[str, PackLocation] | None = None,
     ) -> tuple[DatasetVersion, bool]:
         """Append the next version of ``name`` (creating the dataset on first use).
 
         Returns the version and whether it was created; ``False`` means the latest version
-        already had this digest and is returned as it is.
+        already had this digest and is returned as it is. ``packed`` records, in the same
+        transaction, where files stored inside pack blobs live.
         """
 
     @abstractmethod
@@ -75,6 +78,10 @@ class DatasetStore(ABC):
     @abstractmethod
     def list_datasets(self) -> list[tuple[DatasetVersion, int]]:
         """Each dataset's latest version and its number of versions, by name."""
+
+    @abstractmethod
+    def pack_locations(self, digests: Iterable[str]) -> dict[str, PackLocation]:
+        """Where each of ``digests`` that was stored inside a pack lives."""
 
     @abstractmethod
     def manifest_digests(self) -> Iterator[str]:

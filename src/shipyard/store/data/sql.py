@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,6 +16,7 @@ from shipyard.entities.dataset import (
     DatasetKind,
     DatasetRole,
     DatasetVersion,
+    PackLocation,
     RunDataset,
     check_dataset_name,
 )
@@ -27,6 +28,8 @@ from shipyard.store.db import SQLITE_BEGIN
 
 _V = t.dataset_versions
 _RD = t.run_datasets
+_P = t.pack_entries
+_IN_CHUNK = 500  # bound parameters per IN list (SQLite allows 32766; stay far below)
 _ATTEMPTS = 5  # a concurrent writer may take the same next number; try again
 
 
@@ -90,6 +93,7 @@ class SqlDatasetStore(DatasetStore):
         columns: Sequence[ColumnType] | None = None,
         profile: Mapping[str, Any] | None = None,
         description: str | None = None,
+        packed: Mapping[str, PackLocation] | None = None,
     ) -> tuple[DatasetVersion, bool]:
         check_dataset_name(name)
         row = {
@@ -103,6 +107,8 @@ class SqlDatasetStore(DatasetStore):
         for _ in range(_ATTEMPTS):
             try:
                 with self._write() as conn:
+                    if packed:
+                        self._insert_packed(conn, packed)
                     return self._append(conn, row)
             except IntegrityError:
                 continue  # PostgreSQL: another writer took this number first
@@ -177,6 +183,31 @@ class SqlDatasetStore(DatasetStore):
                  .order_by(_V.c.name))
         with self._read() as conn:
             return [(_version(row), int(row.n)) for row in conn.execute(query)]
+
+    @staticmethod
+    def _insert_packed(conn: Connection, packed: Mapping[str, PackLocation]) -> None:
+        known: set[str] = set()
+        digests = list(packed)
+        for start in range(0, len(digests), _IN_CHUNK):
+            chunk = digests[start:start + _IN_CHUNK]
+            known.update(conn.execute(select(_P.c.digest).where(_P.c.digest.in_(chunk)))
+                         .scalars())
+        rows = [{"digest": d, "pack": loc.pack, "offset": loc.offset, "size": loc.size}
+                for d, loc in packed.items() if d not in known]
+        if rows:  # a digest packed twice (two adds at once) keeps its first location
+            conn.execute(insert(_P), rows)
+
+    def pack_locations(self, digests: Iterable[str]) -> dict[str, PackLocation]:
+        wanted = list(dict.fromkeys(digests))
+        found: dict[str, PackLocation] = {}
+        with self._read() as conn:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start:start + _IN_CHUNK]
+                for digest, pack, offset, size in conn.execute(
+                        select(_P.c.digest, _P.c.pack, _P.c.offset, _P.c.size)
+                        .where(_P.c.digest.in_(chunk))):
+                    found[digest] = PackLocation(pack, offset, size)
+        return found
 
     def manifest_digests(self) -> Iterator[str]:
         with self._read() as conn:

@@ -1,4 +1,4 @@
-"""Dataset versions and the runs that read or wrote them.
+"""Dataset versions, the runs that read or wrote them, and where packed small files live.
 
 Revision ID: 0005
 Revises: 0004
@@ -43,6 +43,15 @@ def upgrade() -> None:
     op.create_index("ix_dataset_versions_name_digest", "dataset_versions", ["name", "digest"])
     op.create_index("ix_dataset_versions_digest", "dataset_versions", ["digest"])
     op.create_table(
+        "pack_entries",
+        sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("pack", sa.String(64), nullable=False),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint("digest", name="pk_pack_entries"),
+    )
+    op.create_index("ix_pack_entries_pack", "pack_entries", ["pack"])
+    op.create_table(
         "run_datasets",
         sa.Column("run_id", sa.String(32), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
@@ -60,5 +69,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("run_datasets")
+    op.drop_table("pack_entries")
     op.drop_table("dataset_versions")
     op.drop_table("datasets")
