@@ -27,6 +27,7 @@ _EXPORTS = {
         "download_dataset", "get_dataset", "load_dataset", "log_dataset", "log_input",
     ),
     "shipyard.sdk.registry": ("registry",),
+    "shipyard.sdk.models": ("load_model", "log_model"),
     "shipyard.sdk.client": ("Client",),
     "shipyard.entities": (
         "ArtifactInfo", "DatasetVersion", "Experiment", "Metric", "Page", "Run", "RunData",
@@ -180,4 +181,6 @@ if TYPE_CHECKING:
     from shipyard.sdk.fluent import (
         start_run as start_run,
     )
+    from shipyard.sdk.models import load_model as load_model
+    from shipyard.sdk.models import log_model as log_model
     from shipyard.sdk.registry import registry as registry

@@ -201,3 +201,21 @@ def show_policy(name: Name, as_json: JsonFlag = False) -> None:
     import yaml
 
     output.done(yaml.safe_dump(policy.to_dict(), sort_keys=False).rstrip())
+
+
+@app.command("build-context")
+def build_context(
+    uri: Annotated[str, typer.Argument(metavar="MODEL_URI",
+                                       help="models:/name/3, models:/name@alias or a folder.")],
+    output_dir: Annotated[Path, typer.Option("--output", "-o", help="A new or empty folder.")],
+    trust: Annotated[bool, typer.Option(help="Allow a package that runs its own code when "
+                                             "loaded (a pickle).")] = False,
+    python: Annotated[str | None, typer.Option(help="Python of the image (default: the one "
+                                                     "the model was saved with).")] = None,
+) -> None:
+    """Write a Docker build context: a slim Dockerfile, the model, its pinned runtime
+    requirements and the command that scores with it."""
+    from shipyard.sdk.models import build_context as write
+
+    written = write(uri, output_dir, trust=trust, python_version=python)
+    output.done(f"{uri}: build context in {written} (docker build {written})")
