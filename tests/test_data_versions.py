@@ -280,3 +280,24 @@ def test_many_small_files_go_into_packs_and_come_back_whole(stores: Stores, tmp_
     svc.content.backend.put_bytes(f"blobs/{pack[:2]}/{pack[2:]}", bytes(damaged))
     with pytest.raises(BackendError, match="damaged"):
         svc.download("shards@v1", tmp_path / "out3")
+
+
+def test_a_large_file_is_copied_while_it_is_hashed(stores: Stores, tmp_path: Path) -> None:
+    import os
+
+    from shipyard.services.data.big_files import OVERLAP_FROM
+
+    _, svc = stores
+    big = tmp_path / "big.bin"
+    block = os.urandom(1 << 20)
+    with big.open("wb") as out:
+        for _ in range(OVERLAP_FROM // len(block) + 1):
+            out.write(block)
+    os.utime(big, ns=(big.stat().st_mtime_ns - 10**9,) * 2)
+    first = svc.add(big, "weights")
+    assert first.blobs_stored == 1 and first.bytes_stored == big.stat().st_size
+    digest = svc.manifest(first.version).files[0].digest
+    assert svc.content.read_bytes(digest) == big.read_bytes()
+    again = svc.add(big, "weights")
+    assert not again.created and again.files_hashed == 0
+    assert svc.add(big, "copy").blobs_stored == 0

@@ -24,7 +24,7 @@ from shipyard.entities.dataset import (
     check_dataset_name,
 )
 from shipyard.errors import InvalidInputError, ShipyardError
-from shipyard.services.data import packs, tabular
+from shipyard.services.data import big_files, packs, tabular
 from shipyard.services.data.manifest import Manifest, write_manifest
 from shipyard.services.data.scan import Scan, changed_since_scan, digest_files, scan
 from shipyard.services.data.stat_cache import StatCache
@@ -61,15 +61,21 @@ class Ingest:
         progress = progress or NO_PROGRESS
         found = scan(path)
         progress.start("hashing", found.size or None)
-        files, hashed = digest_files(found, self.cache, self.threads, progress.advance)
+        cached = self.cache.under(found.root)
+        uncached = [f for f in found.files
+                    if (hit := cached.get(f.abspath)) is None or hit[:3] != f.stat]
+        early, early_stored = big_files.copy_while_hashing(self.content, uncached)
+        files, hashed = digest_files(found, self.cache, self.threads, progress.advance, early)
         facts = None
         if found.kind is DatasetKind.FILE and tabular.is_tabular_file(found.files[0].abspath):
             progress.start("profiling")
             facts = tabular.facts_of(tabular.read_table_file(found.files[0].abspath),
                                      profile=profile)
-        stored, size, placed = self._store_blobs(found, files, progress)
-        return self._commit(name, Manifest.build(found.kind, files), hashed, stored, size,
-                            facts, description, placed)
+        stored, size, placed = self._store_blobs(found, files, progress, early_stored)
+        early_bytes = sum(f.size for f in files if f.digest in set(early_stored))
+        return self._commit(name, Manifest.build(found.kind, files), hashed,
+                            stored + len(early_stored), size + early_bytes, facts,
+                            description, placed)
 
     def add_table(self, data: Any, name: str, *, description: str | None = None,
                   profile: bool = True, progress: Progress | None = None) -> AddResult:
@@ -87,7 +93,8 @@ class Ingest:
         manifest = Manifest.build(DatasetKind.TABLE, files)
         return self._commit(name, manifest, hashed, stored, size, facts, description, placed)
 
-    def _store_blobs(self, found: Scan, files: list[DatasetFile], progress: Progress
+    def _store_blobs(self, found: Scan, files: list[DatasetFile], progress: Progress,
+                     stored_early: list[str] | None = None
                      ) -> tuple[int, int, dict[str, PackLocation]]:
         """Store what is not stored yet: small files in packs, the rest as blobs. Returns the
         number of blobs written, their bytes, and where newly packed files went."""
@@ -105,7 +112,8 @@ class Ingest:
                                   progress.advance)
         changed = changed_since_scan(found)
         if changed:
-            self._forget([*loose, *{loc.pack for loc in placed.values()}])
+            self._forget([*loose, *{loc.pack for loc in placed.values()},
+                          *(stored_early or [])])
             raise InvalidInputError(
                 f"{len(changed)} file(s) changed while the version was being stored (first: "
                 f"{changed[0]}); add the dataset again once its files are complete",

@@ -114,15 +114,20 @@ def digest_files(
     cache: StatCache,
     threads: int,
     on_hashed: Callable[[int], object] | None = None,
+    hashed_already: dict[str, str] | None = None,
 ) -> tuple[list[DatasetFile], int]:
-    """Each file with its digest, and how many files had to be read."""
+    """Each file with its digest, and how many files had to be read (``hashed_already``:
+    digests by absolute path computed elsewhere, e.g. while copying large files)."""
     known = cache.under(found.root)
     digests: dict[str, str] = {}
     todo: list[LocalFile] = []
+    early = hashed_already or {}
     for f in found.files:
         hit = known.get(f.abspath)
         if hit is not None and hit[:3] == f.stat:
             digests[f.abspath] = hit[3]
+        elif f.abspath in early:
+            digests[f.abspath] = early[f.abspath]
         else:
             todo.append(f)
 
@@ -146,9 +151,10 @@ def digest_files(
                 fresh.extend(part)
     for f, digest in fresh:
         digests[f.abspath] = digest
+    fresh += [(f, early[f.abspath]) for f in found.files if f.abspath in early]
     cache.remember(((f.abspath, f.stat, d) for f, d in fresh), found.started_ns)
     files = [DatasetFile(f.path, digests[f.abspath], f.stat.size) for f in found.files]
-    return files, len(todo)
+    return files, len(fresh)
 
 
 def changed_since_scan(found: Scan) -> list[str]:
