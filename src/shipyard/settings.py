@@ -226,3 +226,36 @@ _AUDIT: tuple[Setting[object], ...] = (  # type: ignore[assignment]
     AUDIT_KEY, AUDIT_KEY_FILE, AUDIT_CHECKPOINT,
 )
 ALL = (*ALL, *_AUDIT)
+
+# -- Webhooks --------------------------------------------------------------------------------
+
+WEBHOOK_TIMEOUT = Setting(
+    "SHIPYARD_WEBHOOK_TIMEOUT", float, 10.0,
+    "Seconds a webhook delivery waits to connect, to send, and for the receiver's answer "
+    "before the attempt counts as failed.",
+)
+WEBHOOK_MAX_ATTEMPTS = Setting(
+    "SHIPYARD_WEBHOOK_MAX_ATTEMPTS", int, 8,
+    "Attempts per webhook delivery before it is marked `failed`.",
+)
+WEBHOOK_BACKOFF = Setting(
+    "SHIPYARD_WEBHOOK_BACKOFF", float, 30.0,
+    "Seconds before a failed webhook delivery is retried; each further retry doubles it, up to "
+    "SHIPYARD_WEBHOOK_BACKOFF_MAX.",
+)
+WEBHOOK_BACKOFF_MAX = Setting(
+    "SHIPYARD_WEBHOOK_BACKOFF_MAX", float, 3600.0,
+    "Longest wait in seconds between two attempts of a webhook delivery.",
+)
+WEBHOOK_DELIVER_ON_COMMIT = Setting(
+    "SHIPYARD_WEBHOOK_DELIVER_ON_COMMIT", bool, True,
+    "Try to post a registry change's webhooks right after it commits, in the process that made "
+    "it (best effort: what fails is retried by `shipyard webhooks deliver` or a background "
+    "dispatcher). Off: only those send.",
+)
+
+_WEBHOOKS: tuple[Setting[object], ...] = (  # type: ignore[assignment]
+    WEBHOOK_TIMEOUT, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_BACKOFF, WEBHOOK_BACKOFF_MAX,
+    WEBHOOK_DELIVER_ON_COMMIT,
+)
+ALL = (*ALL, *_WEBHOOKS)

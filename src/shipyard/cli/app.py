@@ -27,6 +27,7 @@ from shipyard.cli import (
     runs,
     server,
     sync,
+    webhooks,
 )
 from shipyard.errors import ShipyardError
 
@@ -74,6 +75,7 @@ app.command(name="server")(server.serve)
 app.add_typer(sync.app)
 app.add_typer(env.app)
 app.add_typer(audit.app)
+app.add_typer(webhooks.app)
 app.command(name="backup")(maintenance.backup)
 app.command(name="restore")(maintenance.restore)
 app.command(name="gc")(maintenance.gc)

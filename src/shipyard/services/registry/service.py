@@ -44,6 +44,7 @@ from shipyard.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from shipyard.services import webhooks
 from shipyard.services.audit.log import AuditLog
 from shipyard.store import migrate
 from shipyard.store import schema as t
@@ -86,8 +87,9 @@ class RegistryService:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """A write transaction whose audit events are checkpointed once it commits."""
-        with self.audit.transaction() as conn:
+        """A write transaction whose audit events are checkpointed, and whose webhook
+        deliveries are sent, once it commits."""
+        with webhooks.transaction(self.audit) as conn:
             yield conn
 
     @contextmanager
@@ -101,8 +103,9 @@ class RegistryService:
     def _event(self, conn: Connection, actor: str, action: str, entity: str, before: Any,
                after: Any, reason: str | None = None) -> None:
         kind = "model_version" if "/" in entity else "registered_model"
-        self.audit.append(conn, actor=actor, action=action, entity_type=kind, entity_id=entity,
-                          before=before, after=after, reason=reason)
+        event = self.audit.append(conn, actor=actor, action=action, entity_type=kind,
+                                  entity_id=entity, before=before, after=after, reason=reason)
+        webhooks.enqueue_audit_event(conn, event)  # same transaction: the outbox
 
     # -- Models ------------------------------------------------------------------------------
 
