@@ -28,6 +28,7 @@ _EXPORTS = {
     ),
     "shipyard.sdk.registry": ("registry",),
     "shipyard.sdk.models": ("load_model", "log_model"),
+    "shipyard.sdk.evaluate": ("evaluate",),
     "shipyard.sdk.client": ("Client",),
     "shipyard.entities": (
         "ArtifactInfo", "DatasetVersion", "Experiment", "Metric", "Page", "Run", "RunData",
@@ -115,6 +116,7 @@ if TYPE_CHECKING:
     from shipyard.sdk.datasets import load_dataset as load_dataset
     from shipyard.sdk.datasets import log_dataset as log_dataset
     from shipyard.sdk.datasets import log_input as log_input
+    from shipyard.sdk.evaluate import evaluate as evaluate
     from shipyard.sdk.fluent import (
         ActiveRun as ActiveRun,
     )

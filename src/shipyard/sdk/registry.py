@@ -24,11 +24,14 @@ from shipyard.services.registry.service import RegistryService
 
 
 def _policy(policy: Policy | Mapping[str, Any] | str) -> Policy:
+    """A policy whose thresholds name metrics that evaluation reports provide."""
+    from shipyard.services.evaluation import METRIC_NAMES
+
     if isinstance(policy, Policy):
-        return policy
+        return Policy.from_dict(policy.to_dict(), METRIC_NAMES)
     if isinstance(policy, str):
-        return Policy.from_yaml(policy)
-    return Policy.from_dict(policy)
+        return Policy.from_yaml(policy, METRIC_NAMES)
+    return Policy.from_dict(policy, METRIC_NAMES)
 
 
 class Registry:
