@@ -76,10 +76,19 @@ def test_the_governance_walkthrough(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     bundle = tmp_path / "er-matcher-audit.zip"
     exported = as_user("carol", "audit", "export", "er-matcher", "-o", str(bundle))
     assert exported.exit_code == 0, exported.stderr
+    assert "model dossier" in exported.stdout
     with zipfile.ZipFile(bundle) as archive:
         names = archive.namelist()
         events = archive.read(next(n for n in names if n.endswith("events.jsonl"))).decode()
+        card = archive.read("model/er-matcher/v1/model-card.md").decode()
+        version = archive.read("model/er-matcher/v1/version.json").decode()
+        bias = archive.read("model/er-matcher/v1/reports/bias.json").decode()
+        history = archive.read("model/er-matcher/model.json").decode()
     assert "version.approve" in events and '"bob"' in events and "alias.set" in events
+    assert "# Model card: er-matcher v1" in card and "f1 >= 0.8" in card
+    assert '"actor": "bob"' in version and '"decision": "approve"' in version
+    assert "demographic_parity_difference" in bias
+    assert '"alias": "production"' in history
     assert as_user("carol", "audit", "verify").exit_code == 0
 
     engine = sy.Client().registry.engine

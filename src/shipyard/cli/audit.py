@@ -89,6 +89,22 @@ def log(
     output.print_table(table)
 
 
+def _model_dossier(bundle: Path, name: str) -> int:
+    """Model cards, reports, approvals and lineage when ``name`` is a registered model."""
+    from shipyard.errors import NotFoundError
+    from shipyard.sdk.client import Client
+    from shipyard.services.registry.dossier import add_model_dossier
+
+    client = Client()
+    try:
+        client.registry.get_model(name)
+    except NotFoundError:
+        return 0
+    datasets = client.datasets
+    return add_model_dossier(bundle, name, client.registry, client.store, datasets,
+                             datasets.content)
+
+
 @app.command("export")
 def export(
     entity: Annotated[str | None, typer.Argument(
@@ -100,15 +116,18 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a zip an auditor can check without Shipyard: events.jsonl, manifest.json with
-    the verification result, the checkpoint, a README and a standalone verify.py.
+    the verification result, the checkpoint, a README and a standalone verify.py; for a
+    registered model also its model cards, reports, approvals and lineage.
     """
     result = audit_log().export(out, entity=entity, entity_type=entity_type)
+    added = _model_dossier(out, entity) if entity else 0
     report = result.verification
     if as_json:
         output.emit_json({"path": str(result.path), "events": result.events,
                           "verification": report.to_dict()})
     else:
-        output.done(f"Wrote {result.events} event(s) to {result.path}")
+        dossier = f" and the model dossier ({added} files)" if added else ""
+        output.done(f"Wrote {result.events} event(s){dossier} to {result.path}")
     if not report.ok:
         if not as_json:
             typer.secho(f"Error: the bundle was written, but {_broken(report)}", fg="red",
