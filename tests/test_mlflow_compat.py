@@ -35,7 +35,7 @@ from mlflow.exceptions import MlflowException
 
 from shipyard.entities import RunStatus
 from shipyard.sdk.client import Client
-from shipyard.server.mlflow import build_router
+from shipyard.server.mlflow import RpcDispatch, build_router, rpc_endpoints
 from shipyard.store.tracking.protocol import TrackingStore
 from tests.conftest import make_store
 
@@ -53,8 +53,11 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     store = make_store("sqlite", tmp_path_factory.mktemp("mlflow-compat"))
+    # Composed as `shipyard server` composes it: the RPCs are served by RpcDispatch ahead of
+    # the routes (which still serve artifacts and anything the dispatcher passes on).
     app = FastAPI()
     app.include_router(build_router(store))
+    app.add_middleware(RpcDispatch, endpoints=rpc_endpoints(lambda: store))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -379,6 +382,12 @@ def test_client_mistakes_are_4xx_in_mlflow_shape(client: MlflowClient, server: S
                                     "message": "Missing value for required parameter 'value'."})
     status, body = post("/runs/log-metric", json={"run_id": run_id, "key": "k", "value": "x"})
     assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    good = {"key": "k", "value": 1.0, "timestamp": 1, "step": 0}
+    status, body = post("/runs/log-batch", json={"run_id": run_id, "metrics": [
+        good, good, good, {**good, "value": "high"}]})
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert "metrics[3]" in str(body["message"])
+    assert server.sdk.get_metric_history(run_id, "k") == []  # nothing of the batch is kept
     status, body = post("/runs/update", json={"run_id": run_id, "status": "DONE"})
     assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     status, body = post("/runs/log-parameter", json={"run_id": run_id, "key": "bad key!"})

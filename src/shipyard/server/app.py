@@ -22,6 +22,7 @@ from shipyard import __version__, settings
 from shipyard.errors import InvalidInputError
 from shipyard.server import errors, routes_artifacts, routes_tracking, schemas
 from shipyard.server.deps import StoreSlot
+from shipyard.server.mlflow import RpcDispatch, rpc_endpoints
 from shipyard.server.mlflow import build_router as build_mlflow_router
 from shipyard.store.tracking.protocol import TrackingStore
 
@@ -91,7 +92,10 @@ def create_app_from_uris(backend_store_uri: str, artifacts_destination: str) -> 
                                 open_content_store(artifacts))
 
     slot = StoreSlot(open_store)
-    return create_app(slot, extra_routers=[build_mlflow_router(slot.get)])
+    app = create_app(slot, extra_routers=[build_mlflow_router(slot.get)])
+    # The same MLflow endpoints, found by one lookup before the framework's routing.
+    app.add_middleware(RpcDispatch, endpoints=rpc_endpoints(slot.get))
+    return app
 
 
 def create_app_from_settings() -> FastAPI:

@@ -9,6 +9,7 @@ what is served and how it differs from MLflow.
 This package never imports ``mlflow``; only the compatibility tests use the real client.
 """
 
-from shipyard.server.mlflow.router import build_router
+from shipyard.server.mlflow.dispatch import RpcDispatch
+from shipyard.server.mlflow.router import build_router, rpc_endpoints
 
-__all__ = ["build_router"]
+__all__ = ["RpcDispatch", "build_router", "rpc_endpoints"]

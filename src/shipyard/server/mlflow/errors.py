@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -170,6 +170,15 @@ def error_response(exc: BaseException) -> Response:
                     headers=error.headers)
 
 
+async def answer_in_mlflow_shape(handle: Callable[[Request], Awaitable[Response]],
+                                 request: Request) -> Response:
+    """``handle``'s response, or whatever it raised as MLflow's error response."""
+    try:
+        return await handle(request)
+    except Exception as exc:
+        return error_response(exc)
+
+
 class MlflowRoute(APIRoute):
     """A route whose every failure is answered in MLflow's error shape."""
 
@@ -177,9 +186,6 @@ class MlflowRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def handle_in_mlflow_shape(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except Exception as exc:
-                return error_response(exc)
+            return await answer_in_mlflow_shape(handle, request)
 
         return handle_in_mlflow_shape

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.server.mlflow import artifacts, routes_experiments, routes_logging, routes_runs
+from shipyard.server.mlflow.dispatch import Endpoint
 from shipyard.server.mlflow.errors import (
     BAD_REQUEST,
     ENDPOINT_NOT_FOUND,
@@ -87,6 +88,23 @@ def _unserved(router: APIRouter, prefix: str) -> Callable[[Request, str], Awaita
     return unserved
 
 
+def _source(store: TrackingStore | StoreSource) -> StoreSource:
+    return (lambda: store) if isinstance(store, TrackingStore) else store
+
+
+def rpc_endpoints(store: TrackingStore | StoreSource) -> dict[tuple[str, str], Endpoint]:
+    """Every RPC's endpoint by HTTP method and full path, under both prefixes: what
+    :class:`~shipyard.server.mlflow.dispatch.RpcDispatch` serves ahead of the routes."""
+    source = _source(store)
+    endpoints: dict[tuple[str, str], Endpoint] = {}
+    for rpc in RPCS:
+        serve = endpoint(source, rpc)
+        for prefix in API_PREFIXES:
+            for method in rpc.methods:
+                endpoints[method, prefix + rpc.path] = serve
+    return endpoints
+
+
 def build_router(store: TrackingStore | StoreSource) -> APIRouter:
     """The MLflow-compatible API over ``store``; mount it on any FastAPI app.
 
@@ -94,7 +112,7 @@ def build_router(store: TrackingStore | StoreSource) -> APIRouter:
     ``get``): it is called for every request, in the thread pool, so a store still opening
     does not block the event loop.
     """
-    source: StoreSource = (lambda: store) if isinstance(store, TrackingStore) else store
+    source = _source(store)
     router = APIRouter(route_class=MlflowRoute, default_response_class=ProtoJSONResponse)
     for rpc in RPCS:
         serve = endpoint(source, rpc)
