@@ -26,7 +26,6 @@ app = typer.Typer(name="data", help="Version datasets: add, list, diff, restore,
 Ref = Annotated[str, typer.Argument(metavar="REF",
                                     help="A version: name@v3, name@latest or name@<digest>.")]
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The dataset's name.")]
-LIST_LIMIT = 50  # paths listed per change kind before "... and N more"
 
 
 def service() -> DatasetService:
@@ -187,13 +186,9 @@ def status(
                                 f"({found.unchanged} file(s))"))
         return
     out.print(output.styled(f"changed since {found.version.ref}:"))
-    for label, paths, style in (("added", found.added, "green"),
-                                ("modified", found.modified, "yellow"),
-                                ("removed", found.removed, "red")):
-        for item in paths[:LIST_LIMIT]:
-            out.print(output.styled(f"  {label + ':':<10}{item}", style))
-        if len(paths) > LIST_LIMIT:
-            out.print(output.styled(f"  ... and {len(paths) - LIST_LIMIT} more {label}", style))
+    from shipyard.cli.data_render import print_changes
+
+    print_changes(found.added, found.modified, found.removed)
 
 
 def _status_json(found: DataStatus) -> dict[str, Any]:

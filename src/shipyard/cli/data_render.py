@@ -50,13 +50,18 @@ def print_diff(d: DatasetDiff) -> None:
     out.print(output.styled(f"files: {len(d.files_added)} added, {len(d.files_removed)} "
                             f"removed, {len(d.files_modified)} modified"))
     if changes:
-        for label, paths, style in (("added", d.files_added, "green"),
-                                    ("modified", d.files_modified, "yellow"),
-                                    ("removed", d.files_removed, "red")):
-            for item in paths[:LIST_LIMIT]:
-                out.print(output.styled(f"  {label + ':':<10}{item}", style))
-            if len(paths) > LIST_LIMIT:
-                out.print(output.styled(f"  ... and {len(paths) - LIST_LIMIT} more", style))
+        print_changes(d.files_added, d.files_modified, d.files_removed)
+
+
+def print_changes(added: list[str], modified: list[str], removed: list[str]) -> None:
+    """Changed paths by kind, at most :data:`LIST_LIMIT` of each."""
+    out = output.stdout_console()
+    for label, paths, style in (("added", added, "green"), ("modified", modified, "yellow"),
+                                ("removed", removed, "red")):
+        for item in paths[:LIST_LIMIT]:
+            out.print(output.styled(f"  {label + ':':<10}{item}", style))
+        if len(paths) > LIST_LIMIT:
+            out.print(output.styled(f"  ... and {len(paths) - LIST_LIMIT} more {label}", style))
 
 
 def _drift_table(columns: list[dict[str, Any]]) -> Table:

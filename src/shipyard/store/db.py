@@ -7,6 +7,8 @@ lock up front instead of failing with "database is locked" when it upgrades a re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +96,44 @@ def _sqlite_engine(url: URL) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def open_current(engine: Engine) -> None:
+    """Bring the database to this version's schema, or say clearly why it cannot be opened."""
+    from sqlalchemy.exc import OperationalError
+
+    from shipyard.errors import BackendError
+    from shipyard.store import migrate
+
+    try:
+        migrate.ensure_current(engine)
+    except OperationalError as exc:
+        raise BackendError(f"cannot open the metadata database: {exc.orig}") from exc
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads; a database failure becomes a ``BackendError``."""
+    from sqlalchemy.exc import OperationalError
+
+    from shipyard.errors import BackendError
+
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise BackendError(f"metadata database read failed: {exc.orig}") from exc
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction, begun with ``BEGIN IMMEDIATE`` on SQLite (see the module)."""
+    from sqlalchemy.exc import OperationalError
+
+    from shipyard.errors import BackendError
+
+    try:
+        with engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}).begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise BackendError(f"metadata database write failed: {exc.orig}") from exc

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from shipyard.entities import Page
 from shipyard.entities import limits as lim
@@ -46,8 +46,8 @@ from shipyard.errors import (
 )
 from shipyard.services import webhooks
 from shipyard.services.audit.log import AuditLog
-from shipyard.store import migrate
 from shipyard.store import schema as t
+from shipyard.store.db import open_current, reading
 from shipyard.store.registry import rows
 
 _ATTEMPTS = 5
@@ -80,10 +80,7 @@ class RegistryService:
     def __init__(self, engine: Engine, audit: AuditLog | None = None) -> None:
         self.engine = engine
         self.audit = audit or AuditLog(engine)
-        try:
-            migrate.ensure_current(engine)
-        except OperationalError as exc:
-            raise BackendError(f"cannot open the metadata database: {exc.orig}") from exc
+        open_current(engine)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -92,13 +89,8 @@ class RegistryService:
         with webhooks.transaction(self.audit) as conn:
             yield conn
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise BackendError(f"metadata database read failed: {exc.orig}") from exc
+    def _read(self) -> AbstractContextManager[Connection]:
+        return reading(self.engine)
 
     def _event(self, conn: Connection, actor: str, action: str, entity: str, before: Any,
                after: Any, reason: str | None = None) -> None:

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
-from sqlalchemy.exc import OperationalError
 
 from shipyard.entities.webhook import DeliveryStatus, NewWebhook, Webhook, WebhookDelivery
-from shipyard.errors import BackendError, InvalidInputError, NotFoundError
+from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.services.audit.log import AuditLog
 from shipyard.services.webhooks import events as ev
 from shipyard.services.webhooks.signing import new_secret
-from shipyard.store import migrate
 from shipyard.store import schema as t
+from shipyard.store.db import open_current, reading
 
 MAX_DELIVERIES = 1000
 
@@ -58,18 +57,10 @@ class WebhookService:
     def __init__(self, engine: Engine, audit: AuditLog | None = None) -> None:
         self.engine = engine
         self.audit = audit or AuditLog(engine)
-        try:
-            migrate.ensure_current(engine)
-        except OperationalError as exc:
-            raise BackendError(f"cannot open the metadata database: {exc.orig}") from exc
+        open_current(engine)
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise BackendError(f"metadata database read failed: {exc.orig}") from exc
+    def _read(self) -> AbstractContextManager[Connection]:
+        return reading(self.engine)
 
     def add(self, url: str, *, actor: str, events: Iterable[str] | None = None,
             model: str | None = None) -> NewWebhook:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from shipyard.entities.dataset import (
     ColumnType,
@@ -21,10 +21,9 @@ from shipyard.entities.dataset import (
     check_dataset_name,
 )
 from shipyard.errors import BackendError, InvalidInputError, NotFoundError
-from shipyard.store import migrate
 from shipyard.store import schema as t
 from shipyard.store.data.protocol import DatasetStore
-from shipyard.store.db import SQLITE_BEGIN
+from shipyard.store.db import open_current, reading, writing
 
 _V = t.dataset_versions
 _RD = t.run_datasets
@@ -56,27 +55,13 @@ class SqlDatasetStore(DatasetStore):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._writer = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-        try:
-            migrate.ensure_current(engine)
-        except OperationalError as exc:
-            raise BackendError(f"cannot open the metadata database: {exc.orig}") from exc
+        open_current(engine)
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise BackendError(f"metadata database write failed: {exc.orig}") from exc
+    def _write(self) -> AbstractContextManager[Connection]:
+        return writing(self.engine)
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise BackendError(f"metadata database read failed: {exc.orig}") from exc
+    def _read(self) -> AbstractContextManager[Connection]:
+        return reading(self.engine)
 
     # -- Versions ----------------------------------------------------------------------------
 
