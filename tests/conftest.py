@@ -35,7 +35,8 @@ def shipyard_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     home = tmp_path / "shipyard-home"
     monkeypatch.setenv("SHIPYARD_HOME", str(home))
     monkeypatch.setenv("SHIPYARD_CACHE_DIR", str(tmp_path / "shipyard-cache"))
-    for name in ("SHIPYARD_TRACKING_URI", "SHIPYARD_ARTIFACTS_URI", "SHIPYARD_USER"):
+    for name in ("SHIPYARD_TRACKING_URI", "SHIPYARD_ARTIFACTS_URI", "SHIPYARD_USER",
+                 "SHIPYARD_AUDIT_KEY", "SHIPYARD_AUDIT_KEY_FILE", "SHIPYARD_AUDIT_CHECKPOINT"):
         monkeypatch.delenv(name, raising=False)
     _forget_state()
     yield home

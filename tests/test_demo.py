@@ -14,6 +14,7 @@ DEMO = Path(__file__).resolve().parents[1] / "examples" / "quickstart" / "train_
 
 def test_demo_trains_tracks_and_compares(shipyard_home: Path, tmp_path: Path) -> None:
     env = {**os.environ, "SHIPYARD_HOME": str(shipyard_home)}
+    env.pop("SHIPYARD_USER", None)
     result = subprocess.run([sys.executable, str(DEMO)], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
@@ -28,3 +29,13 @@ def test_demo_trains_tracks_and_compares(shipyard_home: Path, tmp_path: Path) ->
     assert len(curve) == 150
     names = {a.path for a in sy.Client().list_artifacts(runs[0].run_id)}
     assert {"confusion.png", "model", "_shipyard"} <= names
+    # The governed path to production: data version, approval by a second person, alias.
+    assert "approved by ben and in production" in result.stdout
+    assert "four eyes" in result.stdout
+    production = sy.registry.resolve("models:/breast-cancer-classifier@production")
+    assert production.status == "approved" and production.run_id == runs[0].run_id
+    assert [a.actor for a in sy.registry.approvals(production.name, production.version)] == [
+        "ana", "ben"]
+    used = sy.Client().datasets.run_datasets(runs[0].run_id)
+    assert [u.ref for u in used] == ["breast-cancer@v1"]
+    assert set(sy.registry.reports(production.name, production.version)) == {"evaluation"}

@@ -1,12 +1,16 @@
-"""Train a few classifiers on scikit-learn's breast-cancer data and track them with Shipyard.
+"""Train a few classifiers on scikit-learn's breast-cancer data and take the best to production
+with Shipyard: a versioned dataset, tracked runs, a registered model, an evaluation report, an
+approval by a second person, the ``production`` alias, and a verified audit trail.
 
 Run with ``make demo``. Everything lands in ``./shipyard-data`` (SQLite + local files); no
-server is needed. Afterwards, look at the runs with ``shipyard runs list``.
+server is needed. Afterwards, look around with ``shipyard runs list``, ``shipyard data ls`` and
+``shipyard models show breast-cancer-classifier``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -27,6 +31,8 @@ from sklearn.preprocessing import StandardScaler
 import shipyard as sy
 
 EXPERIMENT = "quickstart-breast-cancer"
+MODEL = "breast-cancer-classifier"
+DATASET = "breast-cancer"
 
 CANDIDATES: dict[str, tuple[Any, dict[str, Any]]] = {
     "logreg-C0.1": (LogisticRegression, {"C": 0.1, "max_iter": 2000}),
@@ -43,6 +49,7 @@ def train_one(name: str, model_cls: Any, params: dict[str, Any], data: tuple[Any
     x_train, x_test, y_train, y_test = data
     with sy.start_run(experiment=EXPERIMENT, run_name=name,
                       tags={"dataset": "sklearn.breast_cancer", "batch": batch}) as run:
+        sy.log_input(f"{DATASET}@latest")  # the exact data version this run trained on
         sy.log_params({"model": model_cls.__name__, **params})
         model = make_pipeline(StandardScaler(), model_cls(**params))
         started = time.perf_counter()
@@ -69,9 +76,43 @@ def train_one(name: str, model_cls: Any, params: dict[str, Any], data: tuple[Any
         return run.run_id
 
 
+def promote(console: Console, best: Any, data: tuple[Any, ...]) -> None:
+    """Register the best candidate, evaluate it, and take it to production the governed way:
+    the author asks, a second person approves, the protected alias moves."""
+    x_train, x_test, y_train, y_test = data
+    name, (model_cls, params) = best.info.run_name, CANDIDATES[best.info.run_name]
+    model = make_pipeline(StandardScaler(), model_cls(**params)).fit(x_train, y_train)
+    author, reviewer = os.environ.get("SHIPYARD_USER") or "ana", "ben"
+    os.environ["SHIPYARD_USER"] = author
+    with sy.start_run(run_id=best.run_id):
+        version = sy.log_model(model, MODEL, input_example=x_train.head(5),
+                               description=f"{name}, best F1 of the quickstart")
+    sy.registry.set_policy(MODEL, {"required_reports": ["evaluation"],
+                                   "thresholds": ["f1 >= 0.9"], "approvals": 1,
+                                   "protected_aliases": ["production"]})
+    holdout = x_test.assign(target=y_test)
+    report = sy.evaluate(version, holdout, target="target")
+    sy.registry.request_approval(MODEL, version.version, comment=f"f1 {report.metrics['f1']:.3f}")
+    try:
+        sy.registry.approve(MODEL, version.version)
+    except sy.ShipyardError as refused:  # four eyes: the author cannot approve
+        console.print(f"[dim]{author} tried to approve: {refused.message}[/]")
+    os.environ["SHIPYARD_USER"] = reviewer
+    sy.registry.approve(MODEL, version.version, comment="evaluation reviewed")
+    sy.registry.set_alias(MODEL, "production", version.version, reason="quickstart")
+    os.environ["SHIPYARD_USER"] = author
+    served = sy.load_model(f"models:/{MODEL}@production")
+    accuracy = (served.predict(x_test) == y_test.to_numpy()).mean()
+    console.print(f"\n[bold]{MODEL} v{version.version}[/] approved by {reviewer} and in "
+                  f"production; it scores the holdout at accuracy {accuracy:.4f}.")
+
+
 def main() -> None:
     console = Console()
-    features, target = load_breast_cancer(return_X_y=True)
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    dataset = sy.log_dataset(features.assign(target=target), DATASET)
+    console.print(f"data: [bold]{dataset.ref}[/] ({dataset.row_count} rows, "
+                  f"digest {dataset.digest[:12]})")
     data = train_test_split(features, target, test_size=0.3, random_state=42, stratify=target)
     batch = time.strftime("%Y%m%dT%H%M%S")  # tells this invocation's runs from earlier ones
     with console.status("training candidates…"):
@@ -91,11 +132,15 @@ def main() -> None:
     console.print(table)
     best = runs[0]
     console.print(f"\nBest: [bold]{best.info.run_name}[/] (f1 {best.data.metrics['f1']:.4f})")
+    promote(console, best, data)
     console.print("\nWhere to look next:")
     console.print(f"  .venv/bin/shipyard runs list --experiment {EXPERIMENT}")
     console.print(f"  .venv/bin/shipyard runs show {best.run_id}", soft_wrap=True)
     console.print(f"  .venv/bin/shipyard runs compare {runs[0].run_id} {runs[-1].run_id}",
                   soft_wrap=True)
+    console.print(f"  .venv/bin/shipyard data ls {DATASET}")
+    console.print(f"  .venv/bin/shipyard models show {MODEL}")
+    console.print("  .venv/bin/shipyard audit verify")
     console.print("  data: ./shipyard-data (shipyard.db + artifacts/)")
 
 
