@@ -9,7 +9,8 @@ The whole tree, one root::
     ├── AlreadyExistsError             ALREADY_EXISTS      409   a unique name taken
     ├── ConflictError                  CONFLICT            409   contradicts stored data
     ├── InvalidStateError              INVALID_STATE       409   e.g. logging to a finished run
-    ├── PermissionDeniedError          PERMISSION_DENIED   403
+    ├── UnauthenticatedError           UNAUTHENTICATED     401   no valid API token
+    ├── PermissionDeniedError          PERMISSION_DENIED   403   a known user lacking a role
     └── BackendError                   BACKEND_ERROR       503   database or storage failed
 
 Codes are stable: clients, the REST API and the CLI switch on ``code``, never on the message.
@@ -75,6 +76,10 @@ class InvalidStateError(ShipyardError):
     code = "INVALID_STATE"
 
 
+class UnauthenticatedError(ShipyardError):
+    code = "UNAUTHENTICATED"
+
+
 class PermissionDeniedError(ShipyardError):
     code = "PERMISSION_DENIED"
 
@@ -91,6 +96,7 @@ HTTP_STATUS: dict[str, int] = {
     AlreadyExistsError.code: 409,
     ConflictError.code: 409,
     InvalidStateError.code: 409,
+    UnauthenticatedError.code: 401,
     PermissionDeniedError.code: 403,
     BackendError.code: 503,
 }

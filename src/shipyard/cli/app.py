@@ -27,6 +27,8 @@ from shipyard.cli import (
     runs,
     server,
     sync,
+    tokens,
+    users,
     webhooks,
 )
 from shipyard.errors import ShipyardError
@@ -76,6 +78,8 @@ app.add_typer(sync.app)
 app.add_typer(env.app)
 app.add_typer(audit.app)
 app.add_typer(webhooks.app)
+app.add_typer(users.app)
+app.add_typer(tokens.app)
 app.command(name="backup")(maintenance.backup)
 app.command(name="restore")(maintenance.restore)
 app.command(name="gc")(maintenance.gc)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -369,4 +370,48 @@ webhook_deliveries = Table(
     Column("delivered_time", BigInteger, nullable=True),
     Index(None, "status", "next_attempt_time"),
     Index(None, "webhook_id"),
+)
+
+# -- Access control (server mode, docs/access-control.md) --------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("created_time", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+)
+
+# ``model`` is "" for a grant on every model, never NULL: a unique constraint treats NULLs as
+# distinct, so "alice is approver of every model" could otherwise be granted twice. "" is never
+# a model name (model names must not be empty).
+role_grants = Table(
+    "role_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_name", String(256), ForeignKey("users.name", ondelete="CASCADE"),
+           nullable=False),  # not "user": a reserved word in PostgreSQL
+    Column("role", String(20), nullable=False),
+    Column("model", String(250), nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    UniqueConstraint("user_name", "role", "model"),
+)
+
+# Only a SHA-256 of each token's secret is kept: the secret is shown once, at creation.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),  # public: the token's ``shy_<id>_`` part
+    Column("user_name", String(256), ForeignKey("users.name", ondelete="CASCADE"),
+           nullable=False),
+    Column("secret_hash", String(64), nullable=False),  # hex SHA-256 of the secret
+    Column("description", String(500), nullable=True),
+    Column("created_time", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("expires_time", BigInteger, nullable=True),  # NULL: never expires
+    Column("revoked_time", BigInteger, nullable=True),
+    Column("last_used_time", BigInteger, nullable=True),  # updated at most once a minute
+    Index(None, "user_name"),
 )
