@@ -28,6 +28,8 @@ _EXPORTS = {
     ),
     "shipyard.sdk.registry": ("registry",),
     "shipyard.sdk.models": ("load_model", "log_model"),
+    "shipyard.sdk.autolog": ("autolog",),
+    "shipyard.sdk.predict": ("predict",),
     "shipyard.sdk.evaluate": ("evaluate",),
     "shipyard.sdk.client": ("Client",),
     "shipyard.entities": (
@@ -110,6 +112,7 @@ if TYPE_CHECKING:
     from shipyard.errors import (
         ShipyardError as ShipyardError,
     )
+    from shipyard.sdk.autolog import autolog as autolog
     from shipyard.sdk.client import Client as Client
     from shipyard.sdk.datasets import download_dataset as download_dataset
     from shipyard.sdk.datasets import get_dataset as get_dataset
@@ -185,4 +188,5 @@ if TYPE_CHECKING:
     )
     from shipyard.sdk.models import load_model as load_model
     from shipyard.sdk.models import log_model as log_model
+    from shipyard.sdk.predict import predict as predict
     from shipyard.sdk.registry import registry as registry

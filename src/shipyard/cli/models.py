@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli import output
+from shipyard.cli import models_predict, output
 from shipyard.cli.experiments import JsonFlag
 
 if TYPE_CHECKING:
@@ -219,3 +219,6 @@ def build_context(
 
     written = write(uri, output_dir, trust=trust, python_version=python)
     output.done(f"{uri}: build context in {written} (docker build {written})")
+
+
+app.command("predict")(models_predict.predict)
