@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.entities import Page
@@ -51,6 +51,8 @@ from shipyard.store.db import open_current, reading
 from shipyard.store.registry import rows
 
 _ATTEMPTS = 5
+_MAX_SOURCE = 1000  # model_versions.source
+_MAX_RUN_ID = 32  # model_versions.run_id
 
 
 def _offset(token: str | None) -> int:
@@ -135,6 +137,24 @@ class RegistryService:
                                  .order_by(t.registered_models.c.name)).scalars().all()
             return [rows.load_model(conn, n) for n in names]
 
+    def search_models(self, filter_string: str | None = None, *, max_results: int = 100,
+                      page_token: str | None = None) -> Page[RegisteredModel]:
+        """Models matching the filter (``name``, ``description``, ``created_by``,
+        ``created_time``, ``updated_time``, ``tags.<key>``; see
+        :mod:`shipyard.store.registry.search`), by name, one page at a time."""
+        from shipyard.store.registry.search import check_max_results, model_filter
+
+        check_max_results(max_results)
+        offset = _offset(page_token)
+        m = t.registered_models
+        with self._read() as conn:
+            names = conn.execute(select(m.c.name).where(model_filter(filter_string))
+                                 .order_by(m.c.name).limit(max_results + 1)
+                                 .offset(offset)).scalars().all()
+            items = [rows.load_model(conn, n) for n in names[:max_results]]
+        token = str(offset + max_results) if len(names) > max_results else None
+        return Page(items, token)
+
     def delete_model(self, name: str, *, actor: str, reason: str | None = None) -> None:
         with self._write() as conn:
             model = rows.load_model(conn, name)
@@ -158,6 +178,12 @@ class RegistryService:
         if not isinstance(source, str) or not source.strip():
             raise InvalidInputError("a model version needs a source (where its files are)",
                                     field="source")
+        if len(source) > _MAX_SOURCE:
+            raise InvalidInputError(f"source is {len(source)} characters; at most "
+                                    f"{_MAX_SOURCE} are allowed", field="source")
+        if run_id is not None and len(run_id) > _MAX_RUN_ID:
+            raise InvalidInputError(f"run_id is {len(run_id)} characters; a run id has at "
+                                    f"most {_MAX_RUN_ID}", field="run_id")
         checked = _checked_tags(tags)
         for _ in range(_ATTEMPTS):
             try:
@@ -206,14 +232,10 @@ class RegistryService:
         check_max_results(max_results)
         offset = _offset(page_token)
         where = version_filter(filter_string)
-        v = t.model_versions
         with self._read() as conn:
-            found = conn.execute(select(v).where(where)
-                                 .order_by(v.c.name, v.c.version.desc())
-                                 .limit(max_results + 1).offset(offset)).all()
-            items = rows.versions_from_rows(conn, list(found[:max_results]))
+            found = rows.page_of_versions(conn, where, max_results + 1, offset)
         token = str(offset + max_results) if len(found) > max_results else None
-        return Page(items, token)
+        return Page(found[:max_results], token)
 
     def resolve(self, uri: str) -> ModelVersion:
         """The version a ``models:/name/3``, ``models:/name@alias`` or ``@latest`` URI names."""
@@ -259,6 +281,56 @@ class RegistryService:
                                       "value": value})
             self._event(conn, actor, "version.tag", f"{name}/{version}", {key: before},
                         {key: value})
+
+    # -- Descriptions and model tags (MLflow's registry API edits these) --------------------
+
+    def update_description(self, name: str, description: str | None, *, actor: str,
+                           version: int | None = None) -> None:
+        """Set the description of model ``name``, or of its ``version``; None or '' clears it."""
+        text = description or None
+        m, v = t.registered_models, t.model_versions
+        with self._write() as conn:
+            if version is None:
+                before = rows.model_row(conn, name).description
+                conn.execute(update(m).where(m.c.name == name).values(description=text))
+            else:
+                before = rows.version_row(conn, name, version).description
+                conn.execute(update(v).where(v.c.name == name, v.c.version == version)
+                             .values(description=text))
+            rows.touch_model(conn, name, _now())
+            entity = name if version is None else f"{name}/{version}"
+            action = "model.describe" if version is None else "version.describe"
+            self._event(conn, actor, action, entity, {"description": before},
+                        {"description": text})
+
+    def set_model_tag(self, name: str, key: str, value: str, *, actor: str) -> None:
+        _checked_tags({key: value})
+        mt = t.registered_model_tags
+        with self._write() as conn:
+            before = rows.load_model(conn, name).tags.get(key)
+            conn.execute(delete(mt).where(mt.c.name == name, mt.c.key == key))
+            conn.execute(insert(mt), {"name": name, "key": key, "value": value})
+            rows.touch_model(conn, name, _now())
+            self._event(conn, actor, "model.tag", name, {key: before}, {key: value})
+
+    def delete_tag(self, name: str, key: str, *, actor: str, version: int | None = None) -> None:
+        """Remove tag ``key`` from model ``name``, or from its ``version``."""
+        mt, vt = t.registered_model_tags, t.model_version_tags
+        with self._write() as conn:
+            if version is None:
+                before = rows.load_model(conn, name).tags.get(key)
+                statement = delete(mt).where(mt.c.name == name, mt.c.key == key)
+            else:
+                before = rows.load_version(conn, name, version).tags.get(key)
+                statement = delete(vt).where(vt.c.name == name, vt.c.version == version,
+                                             vt.c.key == key)
+            if before is None:
+                owner = f"model {name!r}" if version is None else f"{name} v{version}"
+                raise NotFoundError(f"{owner} has no tag {key!r}", field="key")
+            entity = name if version is None else f"{name}/{version}"
+            conn.execute(statement)
+            action = "model.untag" if version is None else "version.untag"
+            self._event(conn, actor, action, entity, {key: before}, {key: None})
 
     # -- Policy ------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 
 from shipyard.entities.registry import (
     AliasChange,
@@ -77,6 +77,47 @@ def versions_from_rows(conn: Connection, rows: list[Any]) -> list[ModelVersion]:
                          tags.get((r.name, r.version), {}),
                          tuple(sorted(aliases.get((r.name, r.version), []))))
             for r in rows]
+
+
+def page_of_versions(conn: Connection, where: ColumnElement[bool], limit: int, offset: int
+                     ) -> list[ModelVersion]:
+    """One page of versions matching ``where`` (by name, newest version first) with their
+    tags fetched by the same statement: a correlated JSON aggregate per row of the page,
+    which reads each version's tags by primary key and nothing else."""
+    page = (select(_V).where(where).order_by(_V.c.name, _V.c.version.desc())
+            .limit(limit).offset(offset).subquery())
+    vt = t.model_version_tags
+    aggregate = (func.json_group_object if conn.dialect.name == "sqlite"
+                 else func.json_object_agg)
+    tags = (select(aggregate(vt.c.key, vt.c.value))
+            .where(vt.c.name == page.c.name, vt.c.version == page.c.version)
+            .scalar_subquery())
+    found = conn.execute(select(page, tags.label("tags_json"))
+                         .order_by(page.c.name, page.c.version.desc())).all()
+    if not found:
+        return []
+    aliases: dict[tuple[str, int], list[str]] = {}
+    al = t.model_aliases
+    for name, alias, version in conn.execute(
+            select(al.c.name, al.c.alias, al.c.version)
+            .where(al.c.name.in_({r.name for r in found}))).all():
+        aliases.setdefault((name, version), []).append(alias)
+    return [ModelVersion(r.name, r.version, r.source, r.created_time, r.created_by,
+                         _STATUS[r.status], r.run_id, r.digest, r.flavor, r.description,
+                         tag_map, tuple(sorted(aliases.get((r.name, r.version), []))))
+            for r, tag_map in zip(found, _tag_maps([r.tags_json for r in found]), strict=True)]
+
+
+_STATUS = {str(s): s for s in ApprovalStatus}
+
+
+def _tag_maps(values: list[Any]) -> list[dict[str, str]]:
+    """Each row's tags: SQLite gives JSON text (parsed in one call for the page), PostgreSQL
+    a dict, either gives NULL for a version without tags."""
+    if values and all(isinstance(v, str) for v in values):
+        return [dict(m) for m in json.loads("[" + ",".join(values) + "]")]
+    return [{} if v is None else dict(json.loads(v) if isinstance(v, str) else v)
+            for v in values]
 
 
 def next_version(conn: Connection, name: str) -> int:
