@@ -8,7 +8,7 @@ SUM    := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 DEMO   := $(VENV)/.demo-$(SUM)
 STAMP  := $(VENV)/.dev-$(SUM)
 
-.PHONY: demo test lint typecheck unit bench bench-tracking bench-tracking-server bench-data bench-audit docs clean
+.PHONY: demo test lint typecheck unit bench bench-tracking bench-tracking-server bench-data bench-audit bench-registry docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,11 @@ bench-data: $(STAMP)
 bench-audit: $(STAMP)
 	$(PY) benchmarks/audit_verify.py
 
-bench: bench-tracking bench-tracking-server bench-data bench-audit
+## bench-registry: Shipyard vs MLflow's model registry, and audit verify (installs MLflow under .bench/)
+bench-registry: $(STAMP)
+	$(PY) benchmarks/registry.py
+
+bench: bench-tracking bench-tracking-server bench-data bench-audit bench-registry
 
 docs: $(STAMP)
 	$(PY) scripts/gen_cli_docs.py

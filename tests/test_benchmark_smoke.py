@@ -141,3 +141,45 @@ def test_data_versioning_quick_prints_one_well_formed_json_line() -> None:
     assert goals["add_file_vs_dvc"]["met"] is None
     assert goals["second_version_new_blobs"] == {
         "target": goals["second_version_new_blobs"]["target"], "value": 2, "met": True}
+
+
+def test_registry_quick_prints_one_well_formed_json_line() -> None:
+    """``benchmarks/registry.py --quick``: Shipyard's registry alone on small sizes (MLflow is
+    neither installed nor run); every search returns exactly the versions the data says match,
+    page by page, and the smaller audit benchmark it runs verifies its chain."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "MLFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "registry.py"), "--quick"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "installing peer" not in done.stderr
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert parsed.keys() >= REQUIRED
+    assert parsed["benchmark"] == "registry"
+    assert parsed["machine"]["cpu_count"] >= 1
+    assert parsed["peer"] is None
+    assert parsed["ratios"] == {}
+    ours = parsed["ours"]
+    assert "error" not in ours
+    assert ours["checks"] and all(ours["checks"].values()), ours["checks"]
+    sizes = ours["sizes"]
+    assert ours["populate"]["versions"] == sizes["models"] * sizes["versions"]
+    assert ours["store_rows"]["model_version_tags"] == 3 * ours["populate"]["versions"]
+    first = ours["search_tag_first_page"]
+    assert _positive(first["median_s"])
+    assert first["results"] == sizes["page"]
+    assert first["query_plan"]
+    fetched = ours["fetch_all_tag"]
+    assert _positive(fetched["median_s"])
+    assert fetched["pages"] > 1
+    assert fetched["matches"] > first["results"]
+    assert _positive(ours["search_name_and_tag_first_page"]["median_s"])
+    assert ours["audit_verify"]["events"] == sizes["audit_events"]
+    assert _positive(ours["audit_verify"]["verify"]["median_s"])
+    goals = parsed["goals"]
+    assert goals.keys() == {"version_search_tag_filter_vs_mlflow", "audit_verify_100k_events"}
+    for name, goal in goals.items():
+        assert {"target", "value", "met"} <= goal.keys(), name
+        assert goal["value"] is None, name
+        assert goal["met"] is None, name
