@@ -1,4 +1,4 @@
-"""Model-version search: the run filter grammar over versions, compiled to one SQL query.
+"""Model-version and model search: the run filter grammar, compiled to one SQL query.
 
     tags.stage = 'prod' AND name LIKE 'er-%' AND status = 'approved'
 
@@ -6,10 +6,14 @@ Attributes: ``name``, ``version`` (a number), ``run_id``, ``source``, ``status``
 ``created_by``, ``created_time`` (a number, epoch ms); ``tags.<key>`` for version tags. A
 comparison on a tag is an ``EXISTS`` on ``model_version_tags`` (its primary key leads with
 the version), so the database answers from indexes and stops after a page.
+
+Registered models (:func:`model_filter`) take ``name``, ``description``, ``created_by``,
+``created_time``, ``updated_time`` (numbers, epoch ms) and ``tags.<key>`` for model tags.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
@@ -19,28 +23,39 @@ from shipyard.store import schema as t
 from shipyard.store.tracking.filter import And, Comparison, Grammar, Node, Not, Or, parse_filter
 
 _V, _VT = t.model_versions, t.model_version_tags
+_M, _MT = t.registered_models, t.registered_model_tags
 _ATTRS = ("name", "version", "run_id", "source", "status", "flavor", "created_by",
           "created_time")
 VERSIONS = Grammar(frozenset({"tag", "attribute"}), _ATTRS,
                    {**{a: a for a in _ATTRS}, "source_path": "source", "run_uuid": "run_id",
                     "user": "created_by", "user_id": "created_by"},
                    frozenset({"version", "created_time"}))
+_MODEL_ATTRS = ("name", "description", "created_by", "created_time", "updated_time")
+MODELS = Grammar(frozenset({"tag", "attribute"}), _MODEL_ATTRS,
+                 {**{a: a for a in _MODEL_ATTRS}, "user": "created_by", "user_id": "created_by"},
+                 frozenset({"created_time", "updated_time"}))
 MAX_RESULTS = 50_000
 
 
 def version_filter(text: str | None) -> ColumnElement[bool]:
     node = parse_filter(text, VERSIONS)
-    return true() if node is None else _compile(node)
+    return true() if node is None else _compile(node, _comparison)
 
 
-def _compile(node: Node) -> ColumnElement[bool]:
+def model_filter(text: str | None) -> ColumnElement[bool]:
+    node = parse_filter(text, MODELS)
+    return true() if node is None else _compile(node, _model_comparison)
+
+
+def _compile(node: Node, compare: Callable[[Comparison], ColumnElement[bool]]
+             ) -> ColumnElement[bool]:
     if isinstance(node, And):
-        return and_(*(_compile(item) for item in node.items))
+        return and_(*(_compile(item, compare) for item in node.items))
     if isinstance(node, Or):
-        return or_(*(_compile(item) for item in node.items))
+        return or_(*(_compile(item, compare) for item in node.items))
     if isinstance(node, Not):
-        return not_(_compile(node.item))
-    return _comparison(node)
+        return not_(_compile(node.item, compare))
+    return compare(node)
 
 
 def _comparison(c: Comparison) -> ColumnElement[bool]:
@@ -49,6 +64,13 @@ def _comparison(c: Comparison) -> ColumnElement[bool]:
         return exists(select(1).where(_VT.c.name == _V.c.name, _VT.c.version == _V.c.version,
                                       _VT.c.key == c.key, test))
     return _apply(_V.c[c.key], c.op, c.value)
+
+
+def _model_comparison(c: Comparison) -> ColumnElement[bool]:
+    if c.entity == "tag":
+        test = _apply(_MT.c.value, c.op, c.value)
+        return exists(select(1).where(_MT.c.name == _M.c.name, _MT.c.key == c.key, test))
+    return _apply(_M.c[c.key], c.op, c.value)
 
 
 def _apply(column: Any, op: str, value: Any) -> ColumnElement[bool]:
