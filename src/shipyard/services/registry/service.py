@@ -227,13 +227,14 @@ class RegistryService:
                         page_token: str | None = None) -> Page[ModelVersion]:
         """Versions matching the filter (see :mod:`shipyard.store.registry.search`), by model
         name then newest version first, one page at a time."""
-        from shipyard.store.registry.search import check_max_results, version_filter
+        from shipyard.store.registry.search import check_max_results
 
         check_max_results(max_results)
         offset = _offset(page_token)
-        where = version_filter(filter_string)
+        statement = rows.version_page_statement(self.engine.dialect.name, filter_string,
+                                                max_results + 1, offset)
         with self._read() as conn:
-            found = rows.page_of_versions(conn, where, max_results + 1, offset)
+            found = rows.page_of_versions(conn, statement)
         token = str(offset + max_results) if len(found) > max_results else None
         return Page(found[:max_results], token)
 

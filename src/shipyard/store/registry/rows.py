@@ -3,10 +3,11 @@ transaction, so a change and its audit event commit together)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from shipyard.entities.registry import (
     AliasChange,
@@ -79,44 +80,51 @@ def versions_from_rows(conn: Connection, rows: list[Any]) -> list[ModelVersion]:
             for r in rows]
 
 
-def page_of_versions(conn: Connection, where: ColumnElement[bool], limit: int, offset: int
-                     ) -> list[ModelVersion]:
-    """One page of versions matching ``where`` (by name, newest version first) with their
-    tags fetched by the same statement: a correlated JSON aggregate per row of the page,
-    which reads each version's tags by primary key and nothing else."""
-    page = (select(_V).where(where).order_by(_V.c.name, _V.c.version.desc())
-            .limit(limit).offset(offset).subquery())
-    vt = t.model_version_tags
-    aggregate = (func.json_group_object if conn.dialect.name == "sqlite"
-                 else func.json_object_agg)
-    tags = (select(aggregate(vt.c.key, vt.c.value))
+@functools.lru_cache(maxsize=256)
+def version_page_statement(dialect: str, filter_string: str | None, limit: int, offset: int
+                           ) -> Select[Any]:
+    """The statement for one page of a version search, built once per filter and page (the
+    filter is parsed and the expression built here; SQLAlchemy then reuses its compiled SQL).
+
+    The page's tags and aliases come from the same statement: a correlated JSON aggregate
+    per row, reading each version's rows by primary key and nothing else."""
+    from shipyard.store.registry.search import version_filter
+
+    page = (select(_V).where(version_filter(filter_string))
+            .order_by(_V.c.name, _V.c.version.desc()).limit(limit).offset(offset).subquery())
+    vt, al = t.model_version_tags, t.model_aliases
+    sqlite = dialect == "sqlite"
+    tags = (select((func.json_group_object if sqlite else func.json_object_agg)(
+                vt.c.key, vt.c.value))
             .where(vt.c.name == page.c.name, vt.c.version == page.c.version)
             .scalar_subquery())
-    found = conn.execute(select(page, tags.label("tags_json"))
-                         .order_by(page.c.name, page.c.version.desc())).all()
-    if not found:
-        return []
-    aliases: dict[tuple[str, int], list[str]] = {}
-    al = t.model_aliases
-    for name, alias, version in conn.execute(
-            select(al.c.name, al.c.alias, al.c.version)
-            .where(al.c.name.in_({r.name for r in found}))).all():
-        aliases.setdefault((name, version), []).append(alias)
+    aliases = (select((func.json_group_array if sqlite else func.json_agg)(al.c.alias))
+               .where(al.c.name == page.c.name, al.c.version == page.c.version)
+               .scalar_subquery())
+    return (select(page, tags.label("tags_json"), aliases.label("aliases_json"))
+            .order_by(page.c.name, page.c.version.desc()))
+
+
+def page_of_versions(conn: Connection, statement: Select[Any]) -> list[ModelVersion]:
+    """Run a :func:`version_page_statement` and build the versions."""
+    found = conn.execute(statement).all()
+    tag_maps = _json_values([r.tags_json for r in found], dict)
+    alias_lists = _json_values([r.aliases_json for r in found], list)
     return [ModelVersion(r.name, r.version, r.source, r.created_time, r.created_by,
                          _STATUS[r.status], r.run_id, r.digest, r.flavor, r.description,
-                         tag_map, tuple(sorted(aliases.get((r.name, r.version), []))))
-            for r, tag_map in zip(found, _tag_maps([r.tags_json for r in found]), strict=True)]
+                         tag_map, tuple(sorted(names)))
+            for r, tag_map, names in zip(found, tag_maps, alias_lists, strict=True)]
 
 
 _STATUS = {str(s): s for s in ApprovalStatus}
 
 
-def _tag_maps(values: list[Any]) -> list[dict[str, str]]:
-    """Each row's tags: SQLite gives JSON text (parsed in one call for the page), PostgreSQL
-    a dict, either gives NULL for a version without tags."""
+def _json_values(values: list[Any], kind: type[Any]) -> list[Any]:
+    """Each row's aggregate: SQLite gives JSON text (parsed in one call for the page),
+    PostgreSQL a parsed value; NULL (no rows aggregated) becomes empty."""
     if values and all(isinstance(v, str) for v in values):
-        return [dict(m) for m in json.loads("[" + ",".join(values) + "]")]
-    return [{} if v is None else dict(json.loads(v) if isinstance(v, str) else v)
+        return [kind(v or ()) for v in json.loads("[" + ",".join(values) + "]")]
+    return [kind() if v is None else kind(json.loads(v) if isinstance(v, str) else v)
             for v in values]
 
 
