@@ -411,7 +411,8 @@ def test_client_mistakes_are_4xx_in_mlflow_shape(client: MlflowClient, server: S
         mlflow.log_metric("k", 2.0)
     assert [p.value for p in server.sdk.get_metric_history(run_id, "k")] == [2.0]
 
-    unknown = server.http.get(f"{API}/registered-models/get", params={"name": "m"})
+    unknown = server.http.get(f"{API}/metrics/get-history-bulk-interval",
+                              params={"run_ids": run_id, "metric_key": "k"})
     assert (unknown.status_code, unknown.json()["error_code"]) == (404, "ENDPOINT_NOT_FOUND")
     wrong_method = server.http.get(f"{API}/runs/create")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"

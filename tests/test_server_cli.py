@@ -101,3 +101,25 @@ def test_server_refuses_a_server_url_as_its_store(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "--backend-store-uri" in result.stderr and "Traceback" not in result.stderr
     assert "secret" not in result.stderr
+
+
+def test_server_with_auth_requires_a_token(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.errors import UnauthenticatedError
+    from shipyard.services.auth import AuthService
+    from shipyard.store.db import create_db_engine
+
+    monkeypatch.setenv("SHIPYARD_AUDIT_KEY", "test-audit-key-0123456789abcdef")
+    database = tmp_path / "meta.db"
+    engine = create_db_engine(f"sqlite:///{database}")
+    _user, token = AuthService(engine).create_user("alice", role="contributor", actor="ops")
+    engine.dispose()
+    with _server(tmp_path, "--auth", "--backend-store-uri", f"sqlite:///{database}") as (
+            _, url, _latency):
+        assert httpx.get(f"{url}/api/v1/experiments").status_code == 401
+        with RestTrackingStore(url, retries=0) as store:
+            with pytest.raises(UnauthenticatedError, match="SHIPYARD_TOKEN"):
+                store.create_experiment("refused")
+            monkeypatch.setenv("SHIPYARD_TOKEN", token)
+            run = store.create_run(store.create_experiment("with-a-token"))
+            assert store.get_run(run.run_id).info.experiment_id == run.info.experiment_id

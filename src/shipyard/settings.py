@@ -71,7 +71,8 @@ ARTIFACTS_URI = Setting(
 USER = Setting(
     "SHIPYARD_USER", str, "",
     "Who acts in the embedded store (default: the OS user). Names the actor for audit and "
-    "four-eyes checks in a single-user store; it is no security boundary.",
+    "four-eyes checks in a single-user store, and is sent to a server as `X-Shipyard-User`; it "
+    "is no security boundary (a server with `--auth` ignores it).",
 )
 METRIC_FLUSH_INTERVAL = Setting(
     "SHIPYARD_METRIC_FLUSH_INTERVAL", float, 1.0,
@@ -199,8 +200,27 @@ def data_threads() -> int:
 
 _DATA: tuple[Setting[object], ...] = (CACHE_DIR, DATA_THREADS)  # type: ignore[assignment]
 
+SERVER_AUTH = Setting(
+    "SHIPYARD_SERVER_AUTH", bool, False,
+    "Require an API token on every request to `shipyard server` but `/health` and the API's "
+    "description (the same as `shipyard server --auth`). See access-control.md.",
+)
+SERVER_AUTH_CACHE_SECONDS = Setting(
+    "SHIPYARD_SERVER_AUTH_CACHE_SECONDS", float, 5.0,
+    "Seconds `shipyard server --auth` reuses a token it has checked before reading it from the "
+    "database again: a revoked or expired token, a disabled user or a changed role takes "
+    "effect within this time (0: check every request).",
+)
+TOKEN = Setting(
+    "SHIPYARD_TOKEN", str, "",
+    "API token the Shipyard client sends to a `shipyard server --auth` "
+    "(`Authorization: Bearer …`); printed by `shipyard users create` or `shipyard tokens "
+    "create`. Unset: no token is sent.",
+)
+
 _SERVER: tuple[Setting[object], ...] = (  # type: ignore[assignment]
     SERVER_MAX_JSON_BYTES, SERVER_MAX_UPLOAD_BYTES, HTTP_TIMEOUT, HTTP_RETRIES, HTTP_BACKOFF,
+    SERVER_AUTH, SERVER_AUTH_CACHE_SECONDS, TOKEN,
 )
 ALL = (*ALL, *_DATA, *_SERVER)
 

@@ -29,6 +29,10 @@ ArtifactsOption = Annotated[str | None, typer.Option(
     "a folder. Default: SHIPYARD_ARTIFACTS_URI, else SHIPYARD_HOME/artifacts.")]
 WorkersOption = Annotated[int, typer.Option(
     metavar="N", min=1, help="Worker processes; each opens the store itself.")]
+AuthOption = Annotated[bool, typer.Option(
+    "--auth", help="Require an API token on every request but /health and /docs (also "
+    "SHIPYARD_SERVER_AUTH=true). Create the first admin on this host with `shipyard users "
+    "create NAME --role admin`.")]
 AccessLogOption = Annotated[bool, typer.Option(
     "--access-log/--no-access-log",
     help="Log every request (costs a noticeable share of a small request's time).")]
@@ -40,6 +44,7 @@ def serve(
     backend_store_uri: StoreOption = None,
     artifacts_destination: ArtifactsOption = None,
     workers: WorkersOption = 1,
+    auth: AuthOption = False,
     access_log: AccessLogOption = False,
 ) -> None:
     """Run the tracking server: Shipyard's REST API over one store (listed at /docs).
@@ -57,8 +62,11 @@ def serve(
     # The app factory reads the settings: every worker process inherits them from here.
     os.environ[settings.TRACKING_URI.env] = tracking
     os.environ[settings.ARTIFACTS_URI.env] = artifacts
-    typer.echo(f"Shipyard server: metadata in {_masked(tracking)}, artifacts in {artifacts}",
-               err=True)
+    auth = auth or settings.SERVER_AUTH.get()
+    os.environ[settings.SERVER_AUTH.env] = "true" if auth else "false"
+    typer.echo(f"Shipyard server: metadata in {_masked(tracking)}, artifacts in {artifacts}, "
+               + ("API tokens required (--auth)" if auth else
+                  "no authentication (anyone who reaches it may read and write)"), err=True)
 
     import uvicorn
 

@@ -29,7 +29,7 @@ from shipyard.store.tracking.protocol import TrackingStore
 
 if TYPE_CHECKING:
     from shipyard.services.data.service import DatasetService
-    from shipyard.services.registry.service import RegistryService
+    from shipyard.store.registry.protocol import ModelRegistry
 
 
 def _now_ms() -> int:
@@ -54,7 +54,7 @@ class Client:
         self.store = store or open_tracking_store(tracking_uri, artifacts_uri)
         self._buffer = MetricBuffer(self.store)
         self._datasets: DatasetService | None = None
-        self._registry: RegistryService | None = None
+        self._registry: ModelRegistry | None = None
         self._checked_keys: set[str] = set()
         self._running: set[str] = set()  # runs known to accept metrics
 
@@ -77,9 +77,19 @@ class Client:
         return self._datasets
 
     @property
-    def registry(self) -> RegistryService:
-        """The model registry in the same metadata database; writes carry their actor."""
+    def registry(self) -> ModelRegistry:
+        """The model registry: the service over the same metadata database or, for an
+        http(s) tracking URI, the server's, through
+        :class:`~shipyard.store.rest.registry_client.RestRegistry` (the rules run on the
+        server, which takes the actor from the request, not from ``actor=``)."""
         if self._registry is None:
+            if getattr(self.store, "engine", None) is None:
+                from shipyard.store.rest.client import RestTrackingStore
+                from shipyard.store.rest.registry_client import RestRegistry
+
+                if isinstance(self.store, RestTrackingStore):
+                    self._registry = RestRegistry(self.store)
+                    return self._registry
             from shipyard.services.registry.service import RegistryService
 
             self._registry = RegistryService(self._engine("the model registry"))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard import settings
 from shipyard.entities.registry import ModelVersion
-from shipyard.errors import InvalidInputError
+from shipyard.errors import InvalidInputError, InvalidStateError
 from shipyard.sdk.fluent import client
 
 if TYPE_CHECKING:
@@ -32,6 +32,12 @@ def evaluate(version: ModelVersion | str, data: Any, target: str, *,
         report_html,
     )
 
+    if getattr(client().store, "engine", None) is None:  # fail before any work is done
+        raise InvalidStateError(
+            "sy.evaluate stores its report files in the artifact store beside the metadata "
+            "database, which a server does not yet accept over REST; run it with "
+            "SHIPYARD_TRACKING_URI set to the server's database URL and SHIPYARD_ARTIFACTS_URI "
+            "to its artifact store", field="tracking_uri")
     uri = version.uri if isinstance(version, ModelVersion) else version
     missing = [c for c in (target, *sensitive_features) if c not in getattr(data, "columns", ())]
     if missing:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard import settings
 from shipyard.entities.registry import ModelVersion
-from shipyard.errors import InvalidInputError
+from shipyard.errors import InvalidInputError, InvalidStateError
 from shipyard.sdk.fluent import _run_stack, client, start_run
 
 if TYPE_CHECKING:
@@ -99,12 +99,20 @@ def load_model(uri: str, *, trust: bool = False) -> LoadedModel:
     code runs only with ``trust=True`` (recorded in the audit log)."""
     from shipyard.models import load_model as load_package
 
+    engine = getattr(client().store, "engine", None)
+    if trust and engine is None:  # refused before any pickled code could run
+        raise InvalidStateError(
+            "a trusted load is recorded in the audit log, which a server does not yet accept "
+            "over REST; load without trust=True, or set SHIPYARD_TRACKING_URI to the "
+            "server's database URL (and SHIPYARD_ARTIFACTS_URI to its artifact store)",
+            field="trust")
     folder, version = package_path(uri)
     model = load_package(folder, trust=trust)
     if trust:
         from shipyard.services.audit.log import AuditLog
 
-        AuditLog(client().registry.engine).record(
+        assert engine is not None  # a server's client was refused above
+        AuditLog(engine).record(
             actor=settings.current_user(), action="model.load_trusted",
             entity_type="model_version",
             entity_id=f"{version.name}/{version.version}" if version else str(folder),

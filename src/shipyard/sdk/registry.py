@@ -2,7 +2,10 @@
 
 The actor of every write is ``SHIPYARD_USER`` (or the OS user) in the embedded store -- a
 single-user store, where this names who acts but is no security boundary (DESIGN.md).
-Every rule (four eyes, policies, protected aliases) is enforced by the service underneath.
+Against a server (an ``http(s)://`` tracking URI) the same calls go to its registry API and
+the server names the actor from the request: the API token's user under ``--auth``, else the
+``X-Shipyard-User`` header. Every rule (four eyes, policies, protected aliases) is enforced by
+the registry service underneath, on the side that owns the database.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from shipyard.entities.registry import (
     VersionReport,
 )
 from shipyard.sdk.fluent import client
-from shipyard.services.registry.service import RegistryService
+from shipyard.store.registry.protocol import ModelRegistry
 
 
 def _policy(policy: Policy | Mapping[str, Any] | str) -> Policy:
@@ -38,7 +41,7 @@ class Registry:
     """Registered models, versions, approvals, aliases and policies."""
 
     @property
-    def service(self) -> RegistryService:
+    def service(self) -> ModelRegistry:
         return client().registry
 
     @staticmethod

@@ -6,7 +6,8 @@ the user name of HTTP Basic auth (what the ``mlflow`` client sends with
 ``MLFLOW_TRACKING_USERNAME``), else the server's own user. That names who acts in the audit log
 and for four eyes; it is no security boundary. With ``--auth`` every request must carry an API
 token (``Authorization: Bearer shy_…``, or as the Basic password) and the actor is the token's
-user; the header and Basic user name are ignored.
+user; the header and Basic user name are ignored. The token is checked by the middleware in
+:mod:`shipyard.server.authn`, which puts the principal on the request before any route runs.
 """
 
 from __future__ import annotations

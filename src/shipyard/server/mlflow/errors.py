@@ -34,6 +34,7 @@ from shipyard.errors import (
     NotFoundError,
     PermissionDeniedError,
     ShipyardError,
+    UnauthenticatedError,
 )
 
 logger = logging.getLogger("shipyard.server.mlflow")
@@ -46,6 +47,7 @@ BAD_REQUEST = "BAD_REQUEST"
 ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
 NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
 PERMISSION_DENIED = "PERMISSION_DENIED"
+UNAUTHENTICATED = "UNAUTHENTICATED"
 TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -58,6 +60,7 @@ MLFLOW_STATUS: dict[str, int] = {
     ENDPOINT_NOT_FOUND: 404,
     NOT_IMPLEMENTED: 501,
     PERMISSION_DENIED: 403,
+    UNAUTHENTICATED: 401,
     TEMPORARILY_UNAVAILABLE: 503,
     INTERNAL_ERROR: 500,
 }
@@ -71,6 +74,7 @@ SHIPYARD_TO_MLFLOW: dict[str, str] = {
     ConflictError.code: INVALID_PARAMETER_VALUE,  # MLflow's answer to changing a logged param
     InvalidStateError.code: INVALID_STATE,
     PermissionDeniedError.code: PERMISSION_DENIED,
+    UnauthenticatedError.code: UNAUTHENTICATED,
     BackendError.code: TEMPORARILY_UNAVAILABLE,
     ShipyardError.code: INTERNAL_ERROR,
 }
@@ -78,6 +82,7 @@ SHIPYARD_TO_MLFLOW: dict[str, str] = {
 
 _HTTP_TO_MLFLOW: dict[int, str] = {
     400: BAD_REQUEST,
+    401: UNAUTHENTICATED,
     403: PERMISSION_DENIED,
     404: ENDPOINT_NOT_FOUND,
     405: BAD_REQUEST,

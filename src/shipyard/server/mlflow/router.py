@@ -1,4 +1,5 @@
-"""``build_router``: every MLflow-compatible route, served from one TrackingStore.
+"""``build_router``: every MLflow-compatible route, served from one TrackingStore (and the
+model registry on its database).
 
 Each RPC is mounted under ``/api/2.0/mlflow`` (what the ``mlflow`` client calls) and
 ``/ajax-api/2.0/mlflow`` (what MLflow's web UI calls), with the HTTP methods MLflow's
@@ -16,7 +17,13 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard.server.mlflow import artifacts, routes_experiments, routes_logging, routes_runs
+from shipyard.server.mlflow import (
+    artifacts,
+    registry_routes,
+    routes_experiments,
+    routes_logging,
+    routes_runs,
+)
 from shipyard.server.mlflow.dispatch import Endpoint
 from shipyard.server.mlflow.errors import (
     BAD_REQUEST,
@@ -25,6 +32,7 @@ from shipyard.server.mlflow.errors import (
     MlflowRoute,
 )
 from shipyard.server.mlflow.proto_json import ProtoJSONResponse
+from shipyard.server.mlflow.registry_routes import RegistryRpc
 from shipyard.server.mlflow.rpc import Rpc, StoreSource, endpoint
 from shipyard.store.tracking.protocol import TrackingStore
 
@@ -92,13 +100,20 @@ def _source(store: TrackingStore | StoreSource) -> StoreSource:
     return (lambda: store) if isinstance(store, TrackingStore) else store
 
 
+def _served(source: StoreSource) -> list[tuple[Rpc[Any] | RegistryRpc[Any], Endpoint]]:
+    """Every RPC with its endpoint: the tracking RPCs over the store, the model registry's
+    over the RegistryService on the store's database (:mod:`.registry_routes`)."""
+    registry = registry_routes.RegistrySlot(source)
+    return [*((rpc, endpoint(source, rpc)) for rpc in RPCS),
+            *((rpc, registry_routes.registry_endpoint(registry, rpc))
+              for rpc in registry_routes.RPCS)]
+
+
 def rpc_endpoints(store: TrackingStore | StoreSource) -> dict[tuple[str, str], Endpoint]:
     """Every RPC's endpoint by HTTP method and full path, under both prefixes: what
     :class:`~shipyard.server.mlflow.dispatch.RpcDispatch` serves ahead of the routes."""
-    source = _source(store)
     endpoints: dict[tuple[str, str], Endpoint] = {}
-    for rpc in RPCS:
-        serve = endpoint(source, rpc)
+    for rpc, serve in _served(_source(store)):
         for prefix in API_PREFIXES:
             for method in rpc.methods:
                 endpoints[method, prefix + rpc.path] = serve
@@ -114,8 +129,7 @@ def build_router(store: TrackingStore | StoreSource) -> APIRouter:
     """
     source = _source(store)
     router = APIRouter(route_class=MlflowRoute, default_response_class=ProtoJSONResponse)
-    for rpc in RPCS:
-        serve = endpoint(source, rpc)
+    for rpc, serve in _served(source):
         for prefix in API_PREFIXES:
             public = prefix.startswith("/api/")
             for method in rpc.methods:  # one route per method: one OpenAPI operation id each

@@ -15,11 +15,11 @@ from typing import Any
 from shipyard.artifacts.content import ContentStore
 from shipyard.errors import NotFoundError
 from shipyard.services.data.service import DatasetService
-from shipyard.services.registry.service import RegistryService
+from shipyard.store.registry.protocol import ModelRegistry
 from shipyard.store.tracking.protocol import TrackingStore
 
 
-def add_model_dossier(bundle: Path, name: str, registry: RegistryService,
+def add_model_dossier(bundle: Path, name: str, registry: ModelRegistry,
                       tracking: TrackingStore, datasets: DatasetService,
                       content: ContentStore) -> int:
     """Append the dossier of model ``name`` to the zip ``bundle``; returns files added."""

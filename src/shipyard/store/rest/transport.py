@@ -4,6 +4,11 @@
 :mod:`shipyard.store.rest.retry` allows, raises the server's own :class:`ShipyardError` for an
 error answer in Shipyard's shape, and a :class:`BackendError` naming the URL and the attempts
 for anything else (no answer, a proxy's HTML page).
+
+Every request says who sends it: ``X-Shipyard-User`` (``SHIPYARD_USER``, else the OS user),
+which a server without ``--auth`` records as the actor, and, when ``SHIPYARD_TOKEN`` is set,
+``Authorization: Bearer <token>``, which a server with ``--auth`` requires. A 401 becomes
+:class:`UnauthenticatedError` telling the user to set ``SHIPYARD_TOKEN``.
 """
 
 from __future__ import annotations
@@ -18,11 +23,39 @@ from typing import Any, BinaryIO, cast
 
 import httpx
 
-from shipyard.errors import BackendError, ShipyardError
+from shipyard import settings
+from shipyard.errors import BackendError, InvalidInputError, ShipyardError, UnauthenticatedError
 from shipyard.store.rest import retry, wire
 from shipyard.store.rest.retry import RetryPolicy
 
 CHUNK = 1024 * 1024  # bytes read or written at a time when streaming artifacts
+USER_HEADER = "X-Shipyard-User"  # read by shipyard.server.auth (the same name there)
+
+
+def identity_headers() -> dict[str, str]:
+    """Who sends a request: the user's name always, the API token when one is set. Read per
+    request, like every setting, so a changed ``SHIPYARD_TOKEN`` takes effect at once."""
+    headers: dict[str, str] = {}
+    user = settings.current_user()
+    if user.isascii() and user.isprintable():  # an HTTP header holds ASCII; else the server's
+        headers[USER_HEADER] = user
+    token = settings.TOKEN.get().strip()
+    if token:
+        if not (token.isascii() and token.isprintable() and " " not in token):
+            raise InvalidInputError(  # not echoed: it is a secret, or meant to be
+                f"{settings.TOKEN.env} is not an API token: expected shy_<id>_<secret>, as "
+                "`shipyard tokens create` prints it", field=settings.TOKEN.env)
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _with_token_hint(message: str) -> str:
+    if settings.TOKEN.env in message:
+        return message
+    if settings.TOKEN.get().strip():
+        return f"{message} (the token in {settings.TOKEN.env} was refused)"
+    return (f"{message}; set {settings.TOKEN.env} to your API token (an admin creates one with "
+            "`shipyard tokens create NAME`)")
 
 
 class Transport:
@@ -52,7 +85,7 @@ class Transport:
         closed by the caller.
         """
         url = self.base_url + path
-        headers = {}
+        headers = identity_headers()
         if body is not None:
             content = json.dumps(body, allow_nan=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
@@ -111,7 +144,13 @@ class Transport:
         finally:
             response.close()
         if wire.is_error_body(body):
-            return wire.error_in(cast(dict[str, Any], body))
+            found = dict(cast(dict[str, Any], body))
+            if found["code"] == UnauthenticatedError.code:
+                found["message"] = _with_token_hint(found["message"])
+            return wire.error_in(found)
+        if response.status_code == 401:  # e.g. a proxy in front that wants a token
+            return UnauthenticatedError(_with_token_hint(
+                f"{what} failed: {method} {url} answered 401 Unauthorized"))
         tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
         status = f"{response.status_code} {response.reason_phrase}".strip()
         snippet = " ".join(response.text[:200].split()) if response.text else "no body"
