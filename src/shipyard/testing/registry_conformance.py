@@ -245,6 +245,11 @@ def test_policy_round_trip(registry_under_test: RegistryUnderTest) -> None:
     assert admin.get_policy(MODEL) == policy
     with pytest.raises(NotFoundError):
         admin.set_policy("nope", policy, actor="admin")
+    unknown = Policy.from_dict({"thresholds": ["f2 >= 0.9"]})  # parsed without a metric list
+    with pytest.raises(InvalidInputError, match="unknown metric 'f2'") as refused:
+        admin.set_policy(MODEL, unknown, actor="admin")
+    assert refused.value.field == "policy.thresholds"
+    assert admin.get_policy(MODEL) == policy  # nothing changed
 
 
 def test_reports_keep_the_latest_of_each_kind(registry_under_test: RegistryUnderTest) -> None:

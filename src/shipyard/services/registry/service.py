@@ -337,6 +337,11 @@ class RegistryService:
 
     def set_policy(self, name: str, policy: Policy, *, actor: str,
                    reason: str | None = None) -> None:
+        """Set a model's policy; thresholds must name metrics that reports provide (checked
+        here, so every client -- SDK, REST, CLI -- gets the same refusal)."""
+        from shipyard.services.evaluation import METRIC_NAMES
+
+        policy = Policy.from_dict(policy.to_dict(), METRIC_NAMES)
         m = t.registered_models
         with self._write() as conn:
             before = rows.model_row(conn, name).policy
