@@ -1,8 +1,8 @@
 """``sy.registry`` unchanged against a server: with an http(s) tracking URI the SDK's registry is
 the REST client, the people are who ``SHIPYARD_USER`` names per request, and the rules run on
-the server. ``sy.log_model`` and ``sy.load_model`` work through the server's artifact API; what
-needs the artifact store or audit log beside the database (``sy.evaluate``, trusted loads) is
-refused up front with the way out."""
+the server. ``sy.log_model``, ``sy.load_model`` and ``sy.evaluate`` work through the server's
+artifact API; a trusted load, which must write the audit log beside the database, is refused up
+front with the way out."""
 
 from __future__ import annotations
 
@@ -83,7 +83,9 @@ def test_log_and_load_a_model_through_a_server(server: Any,
         sy.load_model("models:/er-matcher/1", trust=True)
     assert trusted.value.field == "trust"
     frame["is_match"] = [0, 1, 1, 0]
-    with pytest.raises(sy.InvalidStateError, match=r"sy\.evaluate") as evaluate:
-        sy.evaluate(mv, frame, target="is_match")  # type: ignore[attr-defined]
-    assert evaluate.value.field == "tracking_uri"
-    assert sy.registry.reports("er-matcher", 1) == {}
+    report = sy.evaluate(mv, frame, target="is_match")  # type: ignore[attr-defined]
+    attached = sy.registry.reports("er-matcher", 1)["evaluation"]
+    assert attached.metrics["accuracy"] == report.metrics["accuracy"] == 1.0
+    runs = sy.search_runs("tags.`shipyard.model.name` = 'er-matcher'", experiments="evaluations")
+    stored = {a.path: a.digest for a in fluent.client().list_artifacts(runs[0].run_id, "report")}
+    assert stored["report/evaluation.json"] == attached.json_digest

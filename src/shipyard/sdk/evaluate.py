@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard import settings
 from shipyard.entities.registry import ModelVersion
-from shipyard.errors import InvalidInputError, InvalidStateError
+from shipyard.errors import InvalidInputError
 from shipyard.sdk.fluent import client
 
 if TYPE_CHECKING:
@@ -32,12 +32,6 @@ def evaluate(version: ModelVersion | str, data: Any, target: str, *,
         report_html,
     )
 
-    if getattr(client().store, "engine", None) is None:  # fail before any work is done
-        raise InvalidStateError(
-            "sy.evaluate stores its report files in the artifact store beside the metadata "
-            "database, which a server does not yet accept over REST; run it with "
-            "SHIPYARD_TRACKING_URI set to the server's database URL and SHIPYARD_ARTIFACTS_URI "
-            "to its artifact store", field="tracking_uri")
     uri = version.uri if isinstance(version, ModelVersion) else version
     missing = [c for c in (target, *sensitive_features) if c not in getattr(data, "columns", ())]
     if missing:
@@ -55,10 +49,8 @@ def evaluate(version: ModelVersion | str, data: Any, target: str, *,
     sensitive = {f: data[f].to_numpy() for f in sensitive_features} or None
     report = evaluate_predictions(data[target].to_numpy(), y_pred, y_score,
                                   sensitive=sensitive, threshold=threshold, dataset=dataset)
-    content = client().datasets.content
-    json_digest = content.put_bytes(report.to_json().encode()).digest
-    html_digest = content.put_bytes(
-        report_html(report, title=f"{mv.name} v{mv.version}").encode()).digest
+    json_digest, html_digest = _store_report(mv, report,
+                                             report_html(report, title=f"{mv.name} v{mv.version}"))
     actor = settings.current_user()
     quality = {k: v for k, v in report.metrics.items()
                if k.split(".", 1)[0] not in FAIRNESS_METRICS}
@@ -69,6 +61,32 @@ def evaluate(version: ModelVersion | str, data: Any, target: str, *,
         registry.attach_report(mv.name, mv.version, "bias", json_digest=json_digest,
                                html_digest=html_digest, metrics=fairness, actor=actor)
     return report
+
+
+def _store_report(mv: ModelVersion, report: EvaluationReport, html: str) -> tuple[str, str]:
+    """Keep the report as artifacts of an evaluation run (nested in the active run, if any):
+    the files get their digests from the artifact store, embedded or through a server, and
+    the run makes the evaluation searchable by its metrics."""
+    import math
+
+    from shipyard.sdk.fluent import start_run
+
+    sdk = client()
+    tags = {"shipyard.model.name": mv.name, "shipyard.model.version": str(mv.version)}
+    with start_run(experiment=EVALUATION_EXPERIMENT, run_name=f"evaluate {mv.name} v{mv.version}",
+                   tags=tags) as run:
+        stored_json = sdk.log_text(run.run_id, report.to_json(), "report/evaluation.json")
+        stored_html = sdk.log_text(run.run_id, html, "report/evaluation.html")
+        finite = {k: float(v) for k, v in report.metrics.items()
+                  if isinstance(v, int | float) and math.isfinite(v)}
+        if finite:
+            sdk.log_metrics(run.run_id, finite)
+    assert stored_json.digest is not None and stored_html.digest is not None
+    return stored_json.digest, stored_html.digest
+
+
+EVALUATION_EXPERIMENT = "evaluations"
+"""Experiment of the runs ``sy.evaluate`` starts when no run is active."""
 
 
 def _model_inputs(model: Any, data: Any, target: str) -> Any:
