@@ -504,3 +504,34 @@ def _sum_over(processes: Sequence[Any], figure: Callable[[Any], float]) -> float
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += figure(process)
     return total
+
+
+# -- A run's outline, shared by every benchmark -------------------------------------------------
+
+
+def run_steps(steps: Sequence[Callable[[], object]], workers: Sequence[Worker | None]
+              ) -> str | None:
+    """Run a benchmark's steps in order and close its workers whatever happens; the traceback
+    of the first failure (also printed to stderr), or None."""
+    try:
+        for step in steps:
+            step()
+    except Exception:
+        error = traceback.format_exc()
+        print(error, file=sys.stderr)
+        return error
+    finally:
+        for worker in workers:
+            if worker is not None:
+                worker.close()
+    return None
+
+
+def record_run(ours: dict[str, Any], checks: Mapping[str, Any], *, started: float,
+               sizes: Mapping[str, Any], quick: bool, error: str | None) -> None:
+    """What every benchmark reports about its own run beside its figures."""
+    ours["checks"] = dict(checks)
+    ours["benchmark_wall_s"] = round(time.perf_counter() - started, 1)
+    ours["sizes"] = dict(sizes) | {"quick": quick}
+    if error is not None:
+        ours["error"] = error.strip().splitlines()[-1]

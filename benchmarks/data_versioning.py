@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -430,28 +429,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             peer = h.Worker("dvc", peer_python, WORKERS / "data_dvc.py", cwd=root,
                             log_path=root / "peer.log", env=peer_env(root))
         bench = Bench(sizes, root, ours, peer, peer_python, started)
-        try:
+
+        def versions() -> None:
             bench.ours["versions"] = ours.call("info")
             if peer is not None:
                 bench.peer["versions"] = {**peer.call("info", timeout=300),
                                           "installed": peer_requirements}
-            bench.warm_up()
-            bench.add_file()
-            bench.add_folder()
-            bench.status()
-            bench.second_version()
-        except Exception:
-            error = traceback.format_exc()
-            print(error, file=sys.stderr)
-        finally:
-            ours.close()
-            if peer is not None:
-                peer.close()
-    bench.ours["checks"] = bench.checks
-    bench.ours["benchmark_wall_s"] = round(time.perf_counter() - started, 1)
-    bench.ours["sizes"] = sizes.__dict__ | {"quick": args.quick}
-    if error is not None:
-        bench.ours["error"] = error.strip().splitlines()[-1]
+
+        error = h.run_steps([versions, bench.warm_up, bench.add_file, bench.add_folder,
+                             bench.status, bench.second_version], [ours, peer])
+    h.record_run(bench.ours, bench.checks, started=started, sizes=sizes.__dict__,
+                 quick=args.quick, error=error)
     ratios = bench.ratios() if error is None else {}
     goals = bench.goals(ratios) if error is None else {}
     h.log(f"done in {bench.ours['benchmark_wall_s']} s")

@@ -319,23 +319,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'peer' / 'mlflow.db'}",
                             }))
         bench = Bench(sizes, ours, peer)
-        try:
+
+        def versions() -> None:
             bench.ours["versions"] = ours.call("info")
             if peer is not None:
                 bench.peer["versions"] = {**peer.call("info", timeout=600),
                                           "installed": peer_requirements}
-            bench.populate()
-            bench.search()
-            bench.fetch_all()
-            bench.explain()
-            bench.registry_audit()
-        except Exception:
-            error = traceback.format_exc()
-            print(error, file=sys.stderr)
-        finally:
-            ours.close()
-            if peer is not None:
-                peer.close()
+
+        error = h.run_steps([versions, bench.populate, bench.search, bench.fetch_all,
+                             bench.explain, bench.registry_audit], [ours, peer])
         if error is None:
             try:
                 audit = audit_benchmark(args.quick, root / "audit")
@@ -347,7 +339,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.checks["audit_verify_chain_verified"] = (
             bool(audit.get("checks", {}).get("verified"))
             and audit.get("events") == sizes.audit_events)
-    bench.ours["checks"] = bench.checks
     bench.ours["goal_basis"] = (
         "version_search_tag_filter_vs_mlflow: ratio of median first-page times (max_results="
         f"{sizes.page}) of {data.TAG_FILTER!r} over {sizes.models:,} models x {sizes.versions} "
@@ -357,10 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"audit_verify.py over {sizes.audit_events:,} events")
     if bench.notes:
         bench.ours["notes"] = bench.notes
-    bench.ours["benchmark_wall_s"] = round(time.perf_counter() - started, 1)
-    bench.ours["sizes"] = sizes.__dict__ | {"quick": args.quick}
-    if error is not None:
-        bench.ours["error"] = error.strip().splitlines()[-1]
+    h.record_run(bench.ours, bench.checks, started=started, sizes=sizes.__dict__,
+                 quick=args.quick, error=error)
     ratios = bench.ratios() if error is None else {}
     verify = audit.get("verify", {}).get("median_s") if audit else None
     goals = {

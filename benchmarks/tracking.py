@@ -15,7 +15,6 @@ import argparse
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -310,28 +309,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "BENCH_ARTIFACT_ROOT": str(root / "mlflow-artifacts"),
                             }))
         bench = Bench(sizes, ours, peer)
-        try:
+
+        def versions() -> None:
             bench.ours["versions"] = ours.call("info")
             if peer is not None:
                 bench.peer["versions"] = {**peer.call("info", timeout=600),
                                           "installed": peer_requirements}
-            bench.imports(peer_python)
-            bench.log_metric()
-            bench.log_batch()
-            bench.search_and_fetch()
-            bench.search_large()
-        except Exception:
-            error = traceback.format_exc()
-            print(error, file=sys.stderr)
-        finally:
-            ours.close()
-            if peer is not None:
-                peer.close()
-    bench.ours["checks"] = bench.checks
-    bench.ours["benchmark_wall_s"] = round(time.perf_counter() - started, 1)
-    bench.ours["sizes"] = sizes.__dict__ | {"quick": args.quick}
-    if error is not None:
-        bench.ours["error"] = error.strip().splitlines()[-1]
+
+        error = h.run_steps([versions, lambda: bench.imports(peer_python), bench.log_metric,
+                             bench.log_batch, bench.search_and_fetch, bench.search_large],
+                            [ours, peer])
+    h.record_run(bench.ours, bench.checks, started=started, sizes=sizes.__dict__,
+                 quick=args.quick, error=error)
     ratios = bench.ratios() if error is None else {}
     goals = bench.goals(ratios) if error is None else {}
     h.log(f"done in {bench.ours['benchmark_wall_s']} s")
