@@ -32,6 +32,7 @@ _EXPORTS = {
     "shipyard.sdk.predict": ("predict",),
     "shipyard.sdk.evaluate": ("evaluate",),
     "shipyard.sdk.client": ("Client",),
+    "shipyard.pipelines": ("pipeline", "run_pipeline", "step"),
     "shipyard.entities": (
         "ArtifactInfo", "DatasetVersion", "Experiment", "Metric", "Page", "Run", "RunData",
         "RunDataset", "RunInfo", "RunStatus", "ViewType",
@@ -112,6 +113,9 @@ if TYPE_CHECKING:
     from shipyard.errors import (
         ShipyardError as ShipyardError,
     )
+    from shipyard.pipelines import pipeline as pipeline
+    from shipyard.pipelines import run_pipeline as run_pipeline
+    from shipyard.pipelines import step as step
     from shipyard.sdk.autolog import autolog as autolog
     from shipyard.sdk.client import Client as Client
     from shipyard.sdk.datasets import download_dataset as download_dataset

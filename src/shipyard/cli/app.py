@@ -23,6 +23,7 @@ from shipyard.cli import (
     experiments,
     maintenance,
     models,
+    pipelines,
     run_data,
     runs,
     server,
@@ -73,6 +74,7 @@ runs.app.command("reproduce")(run_data.reproduce)
 app.add_typer(runs.app)
 app.add_typer(data.app)
 app.add_typer(models.app)
+app.add_typer(pipelines.app)
 app.command(name="server")(server.serve)
 app.add_typer(sync.app)
 app.add_typer(env.app)
