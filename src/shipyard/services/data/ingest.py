@@ -65,14 +65,16 @@ class Ingest:
         uncached = [f for f in found.files
                     if (hit := cached.get(f.abspath)) is None or hit[:3] != f.stat]
         early, early_stored = big_files.copy_while_hashing(self.content, uncached)
-        files, hashed = digest_files(found, self.cache, self.threads, progress.advance, early)
+        files, hashed = digest_files(found, self.cache, self.threads, progress.advance, early,
+                                     cached)
         facts = None
         if found.kind is DatasetKind.FILE and tabular.is_tabular_file(found.files[0].abspath):
             progress.start("profiling")
             facts = tabular.facts_of(tabular.read_table_file(found.files[0].abspath),
                                      profile=profile)
         stored, size, placed = self._store_blobs(found, files, progress, early_stored)
-        early_bytes = sum(f.size for f in files if f.digest in set(early_stored))
+        early_set = set(early_stored)
+        early_bytes = sum(f.size for f in files if f.digest in early_set)
         return self._commit(name, Manifest.build(found.kind, files), hashed,
                             stored + len(early_stored), size + early_bytes, facts,
                             description, placed)

@@ -115,10 +115,12 @@ def digest_files(
     threads: int,
     on_hashed: Callable[[int], object] | None = None,
     hashed_already: dict[str, str] | None = None,
+    known: dict[str, tuple[int, int, int, str]] | None = None,
 ) -> tuple[list[DatasetFile], int]:
     """Each file with its digest, and how many files had to be read (``hashed_already``:
     digests by absolute path computed elsewhere, e.g. while copying large files)."""
-    known = cache.under(found.root)
+    if known is None:  # the caller may have read the cache already
+        known = cache.under(found.root)
     digests: dict[str, str] = {}
     todo: list[LocalFile] = []
     early = hashed_already or {}
