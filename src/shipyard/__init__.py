@@ -47,6 +47,8 @@ __all__ = sorted(_WHERE)  # noqa: PLE0605 - built from _EXPORTS
 
 
 def __getattr__(name: str) -> Any:
+    if name == "pipelines":  # ``sy.pipelines.trigger(...)`` without importing it first
+        return importlib.import_module("shipyard.pipelines")
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'shipyard' has no attribute {name!r}")

@@ -31,6 +31,7 @@ from shipyard.cli import (
     tokens,
     users,
     webhooks,
+    worker,
 )
 from shipyard.errors import ShipyardError
 
@@ -85,6 +86,8 @@ app.add_typer(tokens.app)
 app.command(name="backup")(maintenance.backup)
 app.command(name="restore")(maintenance.restore)
 app.command(name="gc")(maintenance.gc)
+app.command(name="worker")(worker.worker)
+app.command(name="scheduler")(worker.scheduler)
 
 
 def main() -> None:

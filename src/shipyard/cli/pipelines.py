@@ -1,13 +1,19 @@
-"""``shipyard pipelines``: run a pipeline function from a file (docs/pipelines.md)."""
+"""``shipyard pipelines``: run a pipeline function from a file; schedule, trigger and list
+queued runs (docs/pipelines.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from shipyard.cli import output
 from shipyard.cli.experiments import JsonFlag
+
+if TYPE_CHECKING:
+    from shipyard.pipelines.queue import QueuedRun
+    from shipyard.pipelines.schedules import Schedule
 
 app = typer.Typer(name="pipelines", help="Run pipelines of steps, cached and tracked.",
                   no_args_is_help=True)
@@ -22,6 +28,8 @@ def run(
         "--no-cache", help="Run every step even when a cached result exists.")] = False,
     experiment: Annotated[str | None, typer.Option(
         "--experiment", "-e", help="Experiment of the pipeline run (default: Default).")] = None,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="Where steps run: local, or dask://host:port.")] = "local",
     as_json: JsonFlag = False,
 ) -> None:
     """Check and run a pipeline; print each step's run, cache hit and duration."""
@@ -30,7 +38,7 @@ def run(
 
     pipe = load_pipeline(ref)
     result = run_pipeline(pipe, parse_params(pipe, param or []), cache=not no_cache,
-                          experiment=experiment)
+                          experiment=experiment, executor=executor)
     if as_json:
         output.emit_json({"pipeline_run": {
             "name": result.name, "run_id": result.run_id, "status": result.status,
@@ -45,3 +53,162 @@ def run(
         output.add_row(table, s.name, "yes" if s.cache_hit else "no", f"{s.duration_s:.3f}",
                        s.run_id)
     output.print_table(table)
+
+
+ParamOption = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="A pipeline parameter, name=value (repeatable).")]
+
+
+def _loose_params(pairs: list[str]) -> dict[str, Any]:
+    """``name=value`` pairs: JSON where the value parses as JSON, text otherwise."""
+    from shipyard.errors import InvalidInputError
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--param {pair!r} is not name=value", field="param")
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    return params
+
+
+@app.command("schedule")
+def schedule(
+    name: Annotated[str, typer.Argument(help="The schedule's name.")],
+    ref: Annotated[str, typer.Option(
+        "--ref", help="The pipeline: path/to/file.py:function or module:function.")],
+    cron: Annotated[str | None, typer.Option(
+        "--cron", help="A cron expression in UTC, e.g. '0 3 * * *'.")] = None,
+    every: Annotated[str | None, typer.Option(
+        "--every", help="A fixed interval: 30s, 10m, 2h, 1d.")] = None,
+    param: ParamOption = None,
+    missed: Annotated[str, typer.Option(
+        "--missed", help="Runs missed while no scheduler ran: skip (run once) or catch-up.")
+    ] = "skip",
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a pipeline on a cron schedule or every fixed interval (needs `shipyard scheduler`
+    and `shipyard worker`)."""
+    from shipyard import settings
+    from shipyard.errors import InvalidInputError
+    from shipyard.pipelines.api import store_content, store_engine
+    from shipyard.pipelines.code_package import store_package
+    from shipyard.pipelines.loading import parse_params
+    from shipyard.pipelines.schedules import check_cron, create_schedule, parse_every
+    from shipyard.pipelines.worker import load_ref
+
+    if (cron is None) == (every is None):
+        raise InvalidInputError("give exactly one of --cron and --every", field="cron")
+    if cron is not None:
+        check_cron(cron)  # before loading any code
+    if every is not None:
+        parse_every(every)
+    pipe = load_ref(ref, None, None)
+    digest = store_package(ref, store_content())
+    created = create_schedule(store_engine(), name, ref, params=parse_params(pipe, param or []),
+                              cron=cron, every=every, missed=missed, code_digest=digest,
+                              created_by=settings.current_user())
+    if as_json:
+        output.emit_json({"schedule": _schedule_json(created)})
+        return
+    due = output.local_time(created.next_due_time)
+    output.done(f"Scheduled {name}: {ref}, first run due {due}")
+
+
+def _schedule_json(s: Schedule) -> dict[str, Any]:
+    return {"name": s.name, "pipeline_ref": s.pipeline_ref, "params": s.params, "cron": s.cron,
+            "interval_s": s.interval_s, "missed": s.missed, "code_digest": s.code_digest,
+            "active": s.active, "created_by": s.created_by,
+            **output.time_fields("next_due", s.next_due_time),
+            **output.time_fields("created", s.created_time)}
+
+
+@app.command("schedules")
+def list_schedules_cmd(as_json: JsonFlag = False) -> None:
+    """List the pipeline schedules."""
+    from shipyard.pipelines.api import store_engine
+    from shipyard.pipelines.schedules import list_schedules
+
+    found = list_schedules(store_engine())
+    if as_json:
+        output.emit_json({"schedules": [_schedule_json(s) for s in found]})
+        return
+    table = output.new_table("Name", "Pipeline", "When", "Missed", "Next due")
+    for s in found:
+        when = f"cron {s.cron}" if s.cron else f"every {s.interval_s}s"
+        output.add_row(table, s.name, s.pipeline_ref, when, s.missed,
+                       output.local_time(s.next_due_time))
+    output.print_table(table)
+
+
+@app.command("unschedule")
+def unschedule(name: Annotated[str, typer.Argument(help="The schedule's name.")]) -> None:
+    """Remove a schedule (runs already queued stay queued)."""
+    from shipyard.pipelines.api import store_engine
+    from shipyard.pipelines.schedules import delete_schedule
+
+    delete_schedule(store_engine(), name)
+    output.done(f"Removed schedule {name}")
+
+
+def _queued_json(r: QueuedRun) -> dict[str, Any]:
+    return {"id": r.id, "schedule": r.schedule_name, "pipeline_ref": r.pipeline_ref,
+            "params": r.params, "code_digest": r.code_digest, "reason": r.reason,
+            "status": r.status, "claimed_by": r.claimed_by,
+            "pipeline_run_id": r.pipeline_run_id, "error": r.error,
+            **output.time_fields("due", r.due_time),
+            **output.time_fields("heartbeat", r.heartbeat_time)}
+
+
+@app.command("trigger")
+def trigger_cmd(
+    name: Annotated[str, typer.Argument(help="The schedule whose pipeline to run now.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it runs (recorded).")],
+    param: ParamOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Queue a run of a scheduled pipeline now, recording why."""
+    from shipyard.pipelines.api import store_engine
+    from shipyard.pipelines.queue import trigger
+
+    queued = trigger(store_engine(), name, _loose_params(param or []), reason)
+    if as_json:
+        output.emit_json({"queued_run": _queued_json(queued)})
+        return
+    output.done(f"Queued run {queued.id} of {name}")
+
+
+@app.command("queue")
+def queue_cmd(
+    status: Annotated[str | None, typer.Option(
+        "--status", help="Only runs in this status: queued, claimed, running, succeeded, "
+                         "failed.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List queued and recent runs taken by workers (newest due first, 100 at most)."""
+    from shipyard.pipelines.api import store_engine
+    from shipyard.pipelines.queue import list_queue
+
+    found = list_queue(store_engine(), status)
+    if as_json:
+        output.emit_json({"queued_runs": [_queued_json(r) for r in found]})
+        return
+    table = output.new_table("Id", "Schedule", "Due", "Status", "Reason", "Pipeline run",
+                             "Error", no_wrap=("Id", "Due", "Status"))
+    for r in found:
+        output.add_row(table, r.id, r.schedule_name or "", output.local_time(r.due_time),
+                       r.status, r.reason, r.pipeline_run_id or "", output.clip(r.error or ""))
+    output.print_table(table)
+
+
+@app.command("requeue")
+def requeue_cmd(run_id: Annotated[str, typer.Argument(help="A failed queued run's id.")]) -> None:
+    """Queue a failed run again (its finished steps come from the cache)."""
+    from shipyard.pipelines.api import store_engine
+    from shipyard.pipelines.queue import requeue
+
+    requeue(store_engine(), run_id)
+    output.done(f"Queued {run_id} again")

@@ -36,6 +36,9 @@ AuthOption = Annotated[bool, typer.Option(
 AccessLogOption = Annotated[bool, typer.Option(
     "--access-log/--no-access-log",
     help="Log every request (costs a noticeable share of a small request's time).")]
+SchedulerOption = Annotated[bool, typer.Option(
+    "--scheduler", help="Also queue due pipeline schedule runs from this process, as "
+    "`shipyard scheduler` does (run `shipyard worker`s to take them).")]
 
 
 def serve(
@@ -46,6 +49,7 @@ def serve(
     workers: WorkersOption = 1,
     auth: AuthOption = False,
     access_log: AccessLogOption = False,
+    scheduler: SchedulerOption = False,
 ) -> None:
     """Run the tracking server: Shipyard's REST API over one store (listed at /docs).
 
@@ -68,10 +72,27 @@ def serve(
                + ("API tokens required (--auth)" if auth else
                   "no authentication (anyone who reaches it may read and write)"), err=True)
 
+    if scheduler:
+        _start_scheduler(tracking)
+
     import uvicorn
 
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                 ws="none", lifespan="on", timeout_graceful_shutdown=10, access_log=access_log)
+
+
+def _start_scheduler(tracking: str) -> None:
+    """The schedule loop on a daemon thread of this process (it ends with the server)."""
+    import threading
+
+    from shipyard.pipelines.scheduler import run_scheduler
+    from shipyard.store.db import create_db_engine, open_current
+
+    engine = create_db_engine(tracking)
+    open_current(engine)
+    threading.Thread(target=run_scheduler, args=(engine,), name="shipyard-scheduler",
+                     daemon=True).start()
+    typer.echo("Shipyard server: queueing due pipeline schedule runs (--scheduler)", err=True)
 
 
 def _masked(url: str) -> str:

@@ -24,8 +24,16 @@ from shipyard.pipelines.materialisers import Materialiser, find_materialiser, re
 from shipyard.pipelines.process_step import StepTimeoutError
 from shipyard.pipelines.runner import PipelineRun, StepResult, run_pipeline
 
+
+def trigger(name: str, params: dict[str, object] | None = None, reason: str = "") -> object:
+    """Queue a run of schedule ``name`` now with ``reason``; see docs/pipelines.md."""
+    from shipyard.pipelines.api import trigger as _trigger
+
+    return _trigger(name, params, reason)
+
+
 __all__ = [
     "Executor", "LocalExecutor", "Materialiser", "Pipeline", "PipelineRun", "Step",
     "StepOutput", "StepResult", "StepTimeoutError", "find_materialiser", "pipeline",
-    "register_materialiser", "run_pipeline", "step",
+    "register_materialiser", "run_pipeline", "step", "trigger",
 ]

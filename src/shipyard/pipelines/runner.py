@@ -39,6 +39,7 @@ TAG_OUTPUT_KIND = "shipyard.step.output_kind"
 TAG_OUTPUT_DIGEST = "shipyard.step.output_digest"
 TAG_ATTEMPTS = "shipyard.step.attempts"
 TAG_DURATION = "shipyard.step.duration_s"
+TAG_LOST_WORKER = "shipyard.step.lost_worker"
 STEP_LOG = "step.log"  # artifact of a step run: what the step printed
 
 
@@ -125,6 +126,42 @@ class _Run:
         self.cache = cache
         self.env = environment_digest()
         self.results: dict[str, StepResult] = {}
+        self.parent_run_id: str | None = None
+        self.remote = False
+        self.code_digests: dict[str, str] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Why: the Dask executor ships step tasks to other processes; the client and store
+        # are reopened there from the driver's URIs (absolute paths or URLs).
+        from shipyard import settings
+
+        state = {k: v for k, v in self.__dict__.items() if k not in ("sdk", "store")}
+        state["uris"] = (settings.tracking_uri(), settings.artifacts_uri())
+        # Why on the driver, once: a step pickled by value has another digest once unpickled
+        # (Dask's scheduler may unpickle and pickle a task again), so the cache would never
+        # hit across executors.
+        state["code_digests"] = self.code_digests or {
+            node_id: code_digest(node.step.fn) for node_id, node in self.graph.nodes.items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        tracking_uri, artifacts_uri = state.pop("uris")
+        self.__dict__.update(state)
+        self.sdk = Client(tracking_uri, artifacts_uri)
+        self.store = _content_store(self.sdk)
+        self.remote = True
+
+    def fail_lost_attempts(self, node_id: str) -> None:
+        """Mark FAILED the runs of ``node_id`` left RUNNING by a worker that died mid-step."""
+        if self.parent_run_id is None:
+            return
+        found = self.sdk.search_runs(
+            [self.experiment_id],
+            f"attributes.parent_run_id = '{self.parent_run_id}' AND "
+            f"attributes.run_name = '{node_id}' AND attributes.status = 'RUNNING'")
+        for run in found.items:
+            self.sdk.set_tag(run.run_id, TAG_LOST_WORKER, "true")
+            self.sdk.set_terminated(run.run_id, "FAILED")
 
     def find_cached(self, key: str) -> tuple[str, str, str] | None:
         """(run id, output kind, output digest) of an earlier successful run of this key."""
@@ -141,8 +178,10 @@ class _Run:
         return None
 
     def run_step(self, node: Node) -> StepResult:
+        if self.remote:  # a re-executed task after a lost worker must not double-record
+            self.fail_lost_attempts(node.node_id)
         inputs = {arg: self._ref(up) for arg, up in node.upstream.items()}
-        key = cache_key(node, inputs, code_digest(node.step.fn), self.env, self.store)
+        key = cache_key(node, inputs, self._code_digest(node), self.env, self.store)
         started = time.monotonic()
         use_cache = self.cache and node.step.options.cache and key is not None
         hit = self.find_cached(key) if use_cache and key is not None else None
@@ -170,6 +209,10 @@ class _Run:
                              TAG_ATTEMPTS: attempts, TAG_DURATION: f"{duration:.3f}"})
             return StepResult(node.node_id, run.run_id, False, out_kind, out_digest, duration,
                               attempts)
+
+    def _code_digest(self, node: Node) -> str:
+        found = self.code_digests.get(node.node_id)
+        return found if found is not None else code_digest(node.step.fn)
 
     def _ref(self, node_id: str) -> str:
         result = self.results[node_id]
@@ -217,24 +260,31 @@ def _param_text(value: Any) -> str:
 
 
 def run_pipeline(pipe: Pipeline, params: Mapping[str, Any] | None = None, *,
-                 executor: Executor | None = None, cache: bool = True,
+                 executor: Executor | str | None = None, cache: bool = True,
                  experiment: str | None = None) -> PipelineRun:
     """Check and run ``pipe`` with ``params``; return when every step has finished.
 
     Steps whose inputs are ready run in parallel on ``executor`` (a :class:`LocalExecutor`
-    by default). ``cache=False`` runs every step (their results still seed later caches).
+    by default; a URL such as ``"local"`` or ``"dask://host:8786"`` names one).
+    ``cache=False`` runs every step (their results still seed later caches).
     The first failing step fails the pipeline run and its exception is raised.
     """
     if not isinstance(pipe, Pipeline):
         raise InvalidInputError(f"{pipe!r} is not a @pipeline function", field="pipeline")
     values = bind_params(pipe, params or {})
     graph = trace(pipe, values)
-    own_executor = executor is None
-    pool: Executor = executor or LocalExecutor()
+    own_executor = executor is None or isinstance(executor, str)
+    if isinstance(executor, str):
+        from shipyard.pipelines.dask_executor import executor_from_url
+
+        pool: Executor = executor_from_url(executor)
+    else:
+        pool = executor or LocalExecutor()
     with fluent.start_run(experiment, run_name=pipe.name,
                           tags={TAG_PIPELINE: pipe.name}) as parent:
         fluent.log_params({k: _param_text(v) for k, v in values.items()})
         state = _Run(graph, parent.client, parent.info.experiment_id, cache=cache)
+        state.parent_run_id = parent.run_id
         try:
             with tee_installed():
                 _schedule(state, pool)

@@ -415,3 +415,43 @@ api_tokens = Table(
     Column("last_used_time", BigInteger, nullable=True),  # updated at most once a minute
     Index(None, "user_name"),
 )
+
+# Pipeline schedules (docs/pipelines.md): a cron expression or a fixed interval, never both.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("pipeline_ref", String(1000), nullable=False),
+    Column("params", Text, nullable=False),  # JSON object
+    Column("cron", String(200), nullable=True),
+    Column("interval_s", BigInteger, nullable=True),
+    Column("missed", String(20), nullable=False),  # "skip" | "catch-up"
+    Column("code_digest", String(64), nullable=True),  # the code package in the content store
+    Column("next_due_time", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+)
+
+# Runs waiting for (or taken by) a ``shipyard worker``. ``due_key`` (``<schedule>@<due ms>``
+# for a scheduled run, NULL for a trigger) is unique, so two schedulers never enqueue the same
+# due run twice; NULLs are distinct under a unique constraint on both backends.
+queued_runs = Table(
+    "queued_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("schedule_name", String(250), nullable=True),
+    Column("due_key", String(300), nullable=True, unique=True),
+    Column("pipeline_ref", String(1000), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("code_digest", String(64), nullable=True),
+    Column("reason", String(1000), nullable=False),
+    Column("due_time", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("claimed_by", String(256), nullable=True),
+    Column("heartbeat_time", BigInteger, nullable=True),
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_time", BigInteger, nullable=False),
+    Index(None, "status", "due_time"),
+)
