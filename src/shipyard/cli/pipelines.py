@@ -212,3 +212,8 @@ def requeue_cmd(run_id: Annotated[str, typer.Argument(help="A failed queued run'
 
     requeue(store_engine(), run_id)
     output.done(f"Queued {run_id} again")
+
+
+from shipyard.cli.pipeline_runs import register as _register_runs  # noqa: E402
+
+_register_runs(app)

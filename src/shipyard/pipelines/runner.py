@@ -8,6 +8,7 @@ it needs no table of its own and is found with the ordinary run search.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import platform
@@ -31,6 +32,8 @@ from shipyard.sdk.client import Client
 log = logging.getLogger(__name__)
 
 TAG_PIPELINE = "shipyard.pipeline"
+TAG_PIPELINE_REF = "shipyard.pipeline.ref"  # file.py:function of the pipeline, for resume
+TAG_RESUMED_FROM = "shipyard.pipeline.resumed_from"
 TAG_STEP = "shipyard.step"
 TAG_CACHE_KEY = "shipyard.step.cache_key"
 TAG_CACHE_HIT = "shipyard.step.cache_hit"
@@ -40,6 +43,7 @@ TAG_OUTPUT_DIGEST = "shipyard.step.output_digest"
 TAG_ATTEMPTS = "shipyard.step.attempts"
 TAG_DURATION = "shipyard.step.duration_s"
 TAG_LOST_WORKER = "shipyard.step.lost_worker"
+TAG_UPSTREAM = "shipyard.step.upstream"  # the node ids this step takes inputs from, comma-joined
 STEP_LOG = "step.log"  # artifact of a step run: what the step printed
 
 
@@ -185,7 +189,8 @@ class _Run:
         started = time.monotonic()
         use_cache = self.cache and node.step.options.cache and key is not None
         hit = self.find_cached(key) if use_cache and key is not None else None
-        tags = {TAG_STEP: node.step.name, TAG_CACHE_HIT: str(hit is not None)}
+        tags = {TAG_STEP: node.step.name, TAG_CACHE_HIT: str(hit is not None),
+                TAG_UPSTREAM: ",".join(sorted(set(node.upstream.values())))}
         if key is not None:
             tags[TAG_CACHE_KEY] = key
         with fluent.start_run(run_name=node.node_id, tags=tags, log_context=False) as run:
@@ -261,12 +266,14 @@ def _param_text(value: Any) -> str:
 
 def run_pipeline(pipe: Pipeline, params: Mapping[str, Any] | None = None, *,
                  executor: Executor | str | None = None, cache: bool = True,
-                 experiment: str | None = None) -> PipelineRun:
+                 experiment: str | None = None,
+                 tags: Mapping[str, str] | None = None) -> PipelineRun:
     """Check and run ``pipe`` with ``params``; return when every step has finished.
 
     Steps whose inputs are ready run in parallel on ``executor`` (a :class:`LocalExecutor`
     by default; a URL such as ``"local"`` or ``"dask://host:8786"`` names one).
     ``cache=False`` runs every step (their results still seed later caches).
+    ``tags`` are added to the pipeline run.
     The first failing step fails the pipeline run and its exception is raised.
     """
     if not isinstance(pipe, Pipeline):
@@ -280,8 +287,11 @@ def run_pipeline(pipe: Pipeline, params: Mapping[str, Any] | None = None, *,
         pool: Executor = executor_from_url(executor)
     else:
         pool = executor or LocalExecutor()
-    with fluent.start_run(experiment, run_name=pipe.name,
-                          tags={TAG_PIPELINE: pipe.name}) as parent:
+    run_tags = {TAG_PIPELINE: pipe.name, **(tags or {})}
+    source = inspect.getsourcefile(pipe.fn)
+    if source is not None:
+        run_tags[TAG_PIPELINE_REF] = f"{source}:{pipe.fn.__name__}"
+    with fluent.start_run(experiment, run_name=pipe.name, tags=run_tags) as parent:
         fluent.log_params({k: _param_text(v) for k, v in values.items()})
         state = _Run(graph, parent.client, parent.info.experiment_id, cache=cache)
         state.parent_run_id = parent.run_id
