@@ -17,8 +17,6 @@ os.environ["DO_NOT_TRACK"] = "true"
 import asyncio
 import logging
 import math
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +25,6 @@ from pathlib import Path
 import httpx
 import mlflow
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, Metric, Param, RunTag
@@ -38,6 +35,7 @@ from shipyard.sdk.client import Client
 from shipyard.server.mlflow import RpcDispatch, build_router, rpc_endpoints
 from shipyard.store.tracking.protocol import TrackingStore
 from tests.conftest import make_store
+from tests.uvicorn_support import serving
 
 API = "/api/2.0/mlflow"
 
@@ -58,25 +56,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     app = FastAPI()
     app.include_router(build_router(store))
     app.add_middleware(RpcDispatch, endpoints=rpc_endpoints(lambda: store))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    # log_config=None: uvicorn's records reach the root logger, so caplog sees any traceback.
-    config = uvicorn.Config(app, log_config=None, access_log=False, ws="none",
-                            lifespan="off", timeout_graceful_shutdown=1)
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=url, timeout=10) as http:
+    with serving(app, lifespan="off") as url, httpx.Client(base_url=url, timeout=10) as http:
         yield Server(url, store, Client(store=store), http)
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
     store.engine.dispose()  # type: ignore[attr-defined]
 
 

@@ -15,19 +15,14 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import mlflow
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -38,6 +33,7 @@ from shipyard.services.auth import AuthService
 from shipyard.services.registry.service import RegistryService
 from shipyard.store.db import create_db_engine
 from tests.registry_support import audit_actions
+from tests.uvicorn_support import serving
 
 API = "/api/2.0/mlflow"
 SERVER_USER = "server-user"
@@ -64,33 +60,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         engine = create_db_engine(database)
         registry = RegistryService(engine)  # migrates the file before the server opens it
         app = create_app_from_uris(database, str(tmp / "artifacts"))
-        with _running(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        with serving(app) as url, httpx.Client(base_url=url, timeout=10) as http:
             yield Server(url, registry, http, settings)
         engine.dispose()
-
-
-@contextmanager
-def _running(app: FastAPI) -> Iterator[str]:
-    """``app`` served by uvicorn on a free loopback port; yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    # log_config=None: uvicorn's records reach the root logger, so caplog sees any traceback.
-    config = uvicorn.Config(app, log_config=None, access_log=False, ws="none", lifespan="on",
-                            timeout_graceful_shutdown=1)
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture(autouse=True)
@@ -406,7 +378,7 @@ def test_with_auth_the_actor_is_the_token_user(server: Server, tmp_path: Path,
     _, bob = users.create_user("bob", role="deployer", actor="ops")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "mallory")  # not who acts
-    with _running(create_app_from_uris(database, str(tmp_path / "artifacts"), auth=True)) as url:
+    with serving(create_app_from_uris(database, str(tmp_path / "artifacts"), auth=True)) as url:
         client = MlflowClient(tracking_uri=url, registry_uri=url)
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", alice)  # the token as Basic password
         client.create_registered_model("er-matcher")

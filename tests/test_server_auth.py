@@ -13,8 +13,6 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-import socket
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import Request
 from sqlalchemy import Engine
 
@@ -37,6 +34,7 @@ from shipyard.store.db import create_db_engine
 from shipyard.store.rest.client import RestTrackingStore
 from shipyard.store.rest.transport import USER_HEADER
 from shipyard.store.tracking.sql import SqlTrackingStore
+from tests.uvicorn_support import serving
 from tests.webhook_support import Receiver, receiver
 
 with warnings.catch_warnings():
@@ -424,21 +422,8 @@ def test_the_dispatcher_stops_with_the_server(tmp_path: Path) -> None:
 def served(server: Server) -> Iterator[str]:
     """The same database served by uvicorn on a free loopback port, with --auth."""
     app = create_app_from_uris(server.db_url, str(server.artifacts), auth=True)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, ws="none", lifespan="on",
-                            timeout_graceful_shutdown=1)
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(app) as url:
+        yield url
 
 
 def test_the_mlflow_client_logs_with_its_tracking_token(

@@ -11,6 +11,7 @@ passes ``evals_result={}`` to ``xgboost.train`` when the caller gave none, and a
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from shipyard.sdk.autolog.patching import patch
 from shipyard.sdk.autolog.recording import FitRun, head, run_steps
 
 
-class TrainFit:
+class TrainFit(ABC):
     """One outer ``train(params, data, num_boost_round, ...)`` of a boosting library."""
 
     library = ""
@@ -37,9 +38,9 @@ class TrainFit:
         self.args, self.kwargs = bound.args, bound.kwargs
         self.run: FitRun | None = None
 
+    @abstractmethod
     def adjust(self, arguments: dict[str, Any]) -> Any:
         """Ask the library for its evaluations; returns an input example, if any."""
-        raise NotImplementedError
 
     def begin(self) -> None:
         self.run = FitRun({"shipyard.autolog.estimator": f"{self.library}.train"})
