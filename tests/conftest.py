@@ -16,6 +16,7 @@ from shipyard.store.tracking.protocol import TrackingStore
 from tests.s3_server import s3_bucket_url, s3_server
 
 __all__ = ["s3_bucket_url", "s3_server"]  # fixtures every test module may use
+pytest_plugins = ["tests.ui_support"]  # the browser fixtures of the UI tests
 
 PG_URL = os.environ.get("SHIPYARD_TEST_DATABASE_URL", "")
 PG_SKIP = "PostgreSQL tests need SHIPYARD_TEST_DATABASE_URL (a database the tests may wipe)"
@@ -27,6 +28,7 @@ def _forget_state() -> None:
     from shipyard.store.tracking.factory import forget_open_stores
 
     fluent._clients.clear()
+    fluent._experiment.set(None)  # a test's set_experiment must not leak into the next test
     forget_open_stores()
 
 

@@ -55,3 +55,20 @@ def test_bad_params_are_clean_errors(flow_file: Path) -> None:
     assert "not a valid int" in failed("pipelines", "run", ref, "--param", "n=x").stderr
     assert "is not name=value" in failed("pipelines", "run", ref, "--param", "n").stderr
     assert "not a @pipeline" in failed("pipelines", "run", f"{flow_file}:make").stderr
+    missing = flow_file.parent / "nowhere.py"
+    assert f"no file '{missing}'" in failed("pipelines", "run", f"{missing}:flow").stderr
+    assert "is not file.py:function" in failed("pipelines", "run", "flow").stderr
+
+
+def test_schedule_by_pipeline_name_takes_the_file_of_its_newest_run(flow_file: Path) -> None:
+    err = failed("pipelines", "schedule", "cli-flow", "--every", "1h").stderr
+    assert "no run of pipeline 'cli-flow'" in err and "--ref" in err
+    as_json("pipelines", "run", f"{flow_file}:flow", "--param", "n=2")
+    made = as_json("pipelines", "schedule", "cli-flow", "--every", "1h", "--param", "n=3")
+    assert made["schedule"]["pipeline_ref"] == f"{flow_file}:flow"
+    assert made["schedule"]["params"] == {"n": 3}
+
+
+def test_worker_refuses_an_unknown_executor() -> None:
+    err = failed("worker", "--once", "--executor", "ray://x").stderr
+    assert "--executor 'ray://x': use local or dask://host:port" in err

@@ -33,6 +33,7 @@ _EXPORTS = {
     "shipyard.sdk.evaluate": ("evaluate",),
     "shipyard.sdk.client": ("Client",),
     "shipyard.pipelines": ("pipeline", "run_pipeline", "step"),
+    "shipyard.tuning": ("tune",),
     "shipyard.entities": (
         "ArtifactInfo", "DatasetVersion", "Experiment", "Metric", "Page", "Run", "RunData",
         "RunDataset", "RunInfo", "RunStatus", "ViewType",
@@ -47,8 +48,8 @@ __all__ = sorted(_WHERE)  # noqa: PLE0605 - built from _EXPORTS
 
 
 def __getattr__(name: str) -> Any:
-    if name == "pipelines":  # ``sy.pipelines.trigger(...)`` without importing it first
-        return importlib.import_module("shipyard.pipelines")
+    if name in ("pipelines", "tuning"):  # ``sy.tuning.loguniform(...)`` without an import
+        return importlib.import_module(f"shipyard.{name}")
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
@@ -196,3 +197,4 @@ if TYPE_CHECKING:
     from shipyard.sdk.models import log_model as log_model
     from shipyard.sdk.predict import predict as predict
     from shipyard.sdk.registry import registry as registry
+    from shipyard.tuning import tune as tune

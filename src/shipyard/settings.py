@@ -218,9 +218,16 @@ TOKEN = Setting(
     "create`. Unset: no token is sent.",
 )
 
+UI_SESSION_SECRET = Setting(
+    "SHIPYARD_UI_SESSION_SECRET", str, "",
+    "Secret signing the web UI's session cookies under `shipyard server --auth` (at least 32 "
+    "characters). Unset: drawn at random when the server starts, so sessions end with it; set "
+    "it when the server runs several worker processes.",
+)
+
 _SERVER: tuple[Setting[object], ...] = (  # type: ignore[assignment]
     SERVER_MAX_JSON_BYTES, SERVER_MAX_UPLOAD_BYTES, HTTP_TIMEOUT, HTTP_RETRIES, HTTP_BACKOFF,
-    SERVER_AUTH, SERVER_AUTH_CACHE_SECONDS, TOKEN,
+    SERVER_AUTH, SERVER_AUTH_CACHE_SECONDS, TOKEN, UI_SESSION_SECRET,
 )
 ALL = (*ALL, *_DATA, *_SERVER)
 

@@ -103,11 +103,17 @@ def show_cmd(run_id: RunIdArg, as_json: JsonFlag = False) -> None:
 def resume_cmd(run_id: RunIdArg, as_json: JsonFlag = False) -> None:
     """Resume a failed pipeline run: same pipeline and params, its successful steps from the
     cache, so only the failed and downstream steps run."""
+    from shipyard.cli.pipelines import StepProgress
     from shipyard.pipelines.history import resume
+    from shipyard.pipelines.runner import step_events
 
     c = client()
     original = resolve_run(c, run_id)
-    result = resume(c, original)
+    if as_json:  # stdout holds the JSON document alone
+        result = resume(c, original)
+    else:
+        with StepProgress(output.stdout_console()) as progress, step_events(progress):
+            result = resume(c, original)
     if as_json:
         output.emit_json({"pipeline_run": {
             "name": result.name, "run_id": result.run_id, "status": result.status,

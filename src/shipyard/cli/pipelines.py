@@ -4,6 +4,7 @@ queued runs (docs/pipelines.md)."""
 from __future__ import annotations
 
 import json
+from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -12,11 +13,106 @@ from shipyard.cli import output
 from shipyard.cli.experiments import JsonFlag
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
     from shipyard.pipelines.queue import QueuedRun
+    from shipyard.pipelines.runner import StepEvent
     from shipyard.pipelines.schedules import Schedule
 
 app = typer.Typer(name="pipelines", help="Run pipelines of steps, cached and tracked.",
                   no_args_is_help=True)
+
+
+class StepProgress:
+    """Progress of a running pipeline, fed by ``run_pipeline``'s step events: on a terminal a
+    live bar with the counts done, running, cached and failed and the running steps' names;
+    elsewhere (a pipe, a log file, tests) one plain line per event."""
+
+    NAMES_SHOWN = 3  # running steps named on the bar; the rest are counted
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.total = 0
+        self.done = 0  # ran to the end, cache hits not included
+        self.cached = 0
+        self.failed = 0
+        self.running: dict[str, None] = {}  # insertion-ordered: the oldest first
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> StepProgress:
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                SpinnerColumn(), TextColumn("steps"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
+                TextColumn("{task.fields[names]}"), console=self.console)
+            self._bar.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    @property
+    def finished(self) -> int:
+        """Steps that will not run again in this pipeline run."""
+        return self.done + self.cached + self.failed
+
+    def counts(self) -> str:
+        return (f"done {self.done}  running {len(self.running)}  cached {self.cached}  "
+                f"failed {self.failed}")
+
+    def names(self) -> str:
+        names = list(self.running)
+        shown = ", ".join(names[:self.NAMES_SHOWN])
+        more = len(names) - self.NAMES_SHOWN
+        return shown + (f" +{more} more" if more > 0 else "")
+
+    def __call__(self, event: StepEvent) -> None:
+        self.total = event.total
+        if event.kind == "started":
+            self.running[event.step] = None
+        else:
+            self.running.pop(event.step, None)
+            if event.kind == "finished":
+                self.done += 1
+            elif event.kind == "cached":
+                self.cached += 1
+            else:
+                self.failed += 1
+        if self._bar is not None:
+            self._draw()
+        else:
+            self.console.print(self._line(event), markup=False, highlight=False,
+                               soft_wrap=True)
+
+    def _draw(self) -> None:
+        assert self._bar is not None
+        if self._task is None:
+            self._task = self._bar.add_task("steps", total=self.total, counts="", names="")
+        self._bar.update(self._task, total=self.total, completed=self.finished,
+                         counts=self.counts(), names=self.names())
+
+    def _line(self, event: StepEvent) -> str:
+        where = f"[{self.finished}/{self.total}]"
+        if event.kind == "started":
+            return f"{where} {event.step} started"
+        if event.kind == "finished" and event.result is not None:
+            return f"{where} {event.step} finished in {event.result.duration_s:.3f} s"
+        if event.kind == "failed" and event.error is not None:
+            return f"{where} {event.step} failed: {type(event.error).__name__}: {event.error}"
+        return f"{where} {event.step} {event.kind}"
 
 
 @app.command("run")
@@ -37,8 +133,14 @@ def run(
     from shipyard.pipelines.runner import run_pipeline
 
     pipe = load_pipeline(ref)
-    result = run_pipeline(pipe, parse_params(pipe, param or []), cache=not no_cache,
-                          experiment=experiment, executor=executor)
+    values = parse_params(pipe, param or [])
+    if as_json:  # stdout holds the JSON document alone
+        result = run_pipeline(pipe, values, cache=not no_cache, experiment=experiment,
+                              executor=executor)
+    else:
+        with StepProgress(output.stdout_console()) as progress:
+            result = run_pipeline(pipe, values, cache=not no_cache, experiment=experiment,
+                                  executor=executor, on_step=progress)
     if as_json:
         output.emit_json({"pipeline_run": {
             "name": result.name, "run_id": result.run_id, "status": result.status,
@@ -77,9 +179,11 @@ def _loose_params(pairs: list[str]) -> dict[str, Any]:
 
 @app.command("schedule")
 def schedule(
-    name: Annotated[str, typer.Argument(help="The schedule's name.")],
-    ref: Annotated[str, typer.Option(
-        "--ref", help="The pipeline: path/to/file.py:function or module:function.")],
+    name: Annotated[str, typer.Argument(
+        help="The schedule's name; without --ref, also the pipeline's name.")],
+    ref: Annotated[str | None, typer.Option(
+        "--ref", help="The pipeline: path/to/file.py:function or module:function (default: "
+        "the file of the newest run of the pipeline NAME).")] = None,
     cron: Annotated[str | None, typer.Option(
         "--cron", help="A cron expression in UTC, e.g. '0 3 * * *'.")] = None,
     every: Annotated[str | None, typer.Option(
@@ -106,6 +210,11 @@ def schedule(
         check_cron(cron)  # before loading any code
     if every is not None:
         parse_every(every)
+    if ref is None:
+        from shipyard.pipelines.history import latest_ref
+        from shipyard.sdk.fluent import client
+
+        ref = latest_ref(client(), name)
     pipe = load_ref(ref, None, None)
     digest = store_package(ref, store_content())
     created = create_schedule(store_engine(), name, ref, params=parse_params(pipe, param or []),

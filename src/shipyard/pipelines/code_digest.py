@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 import sysconfig
+import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,8 +68,19 @@ def _source(obj: Any) -> bytes:
         return code.co_code if code is not None else repr(obj).encode()
 
 
+# Why a lock: inspect.getsource of a class runs ast.parse, which is not thread-safe on
+# CPython 3.11 (python/cpython#106905: "AST constructor recursion depth mismatch") and steps
+# compute their digests on executor threads.
+_source_lock = threading.Lock()
+
+
 def code_digest(fn: Callable[..., Any]) -> str:
     """BLAKE3 of the sources of ``fn`` and of the project functions and classes it reaches."""
+    with _source_lock:
+        return _code_digest(fn)
+
+
+def _code_digest(fn: Callable[..., Any]) -> str:
     fn = inspect.unwrap(getattr(fn, "fn", fn))
     project = _Project(fn)
     seen: dict[str, bytes] = {}

@@ -1,4 +1,5 @@
-"""Past pipeline runs: list a pipeline's runs, a run's steps, and resume a failed run.
+"""Past pipeline runs: list a pipeline's runs, a run's steps, and resume a failed run; fail
+the runs a lost queue worker left RUNNING.
 
 A pipeline run is a run tagged ``shipyard.pipeline`` with one child run per step
 (see :mod:`shipyard.pipelines.runner`); everything here is read back from those runs.
@@ -7,13 +8,16 @@ A pipeline run is a run tagged ``shipyard.pipeline`` with one child run per step
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard.entities.run import ViewType
 from shipyard.errors import InvalidInputError, InvalidStateError
+from shipyard.pipelines.queue import TAG_QUEUE_ERROR, TAG_QUEUE_ID
 from shipyard.pipelines.runner import (
     TAG_CACHE_HIT,
     TAG_DURATION,
+    TAG_LOST_WORKER,
     TAG_OUTPUT_KIND,
     TAG_PIPELINE,
     TAG_PIPELINE_REF,
@@ -55,6 +59,19 @@ def pipeline_runs(c: Client, name: str, max_results: int = 100) -> list[Run]:
                           order_by=["attributes.start_time DESC"], max_results=max_results,
                           view=ViewType.ACTIVE_ONLY)
     return list(found)
+
+
+def latest_ref(c: Client, name: str) -> str:
+    """The ``file.py:function`` reference of the newest run of pipeline ``name`` (what
+    ``shipyard pipelines schedule NAME`` schedules when no ``--ref`` is given)."""
+    for run in pipeline_runs(c, name, max_results=20):
+        ref = run.data.tags.get(TAG_PIPELINE_REF)
+        if ref and Path(ref.rpartition(":")[0]).is_file():
+            return ref
+    raise InvalidInputError(
+        f"no run of pipeline {name!r} records a pipeline file that exists here; run it once "
+        "with `shipyard pipelines run file.py:function` or pass --ref file.py:function",
+        field="ref")
 
 
 def require_pipeline_run(run: Run) -> str:
@@ -137,3 +154,31 @@ def resume(c: Client, run: Run) -> PipelineRun:
     experiment = c.get_experiment(run.info.experiment_id).name
     return run_pipeline(pipe, params, experiment=experiment,
                         tags={TAG_RESUMED_FROM: run.info.run_id})
+
+
+def queued_pipeline_runs(c: Client, queued_id: str) -> list[Run]:
+    """The pipeline runs started for the queued run ``queued_id`` (one per attempt), newest
+    first."""
+    found = c.search_runs(None, f"tags.`{TAG_QUEUE_ID}` = {_quoted(queued_id)}",
+                          order_by=["attributes.start_time DESC"], max_results=100)
+    return list(found)
+
+
+def fail_unfinished(c: Client, queued_id: str, reason: str) -> str | None:
+    """Mark FAILED, with the tag ``shipyard.queue.error`` = ``reason``, every pipeline run of
+    the queued run ``queued_id`` and every step run under it still RUNNING: their worker is
+    gone (killed, or lost the database), so nothing else will end them. Step runs also get
+    ``shipyard.step.lost_worker=true``, as after a lost Dask worker. Returns the newest
+    pipeline run id (None when the worker never started one)."""
+    runs = queued_pipeline_runs(c, queued_id)
+    for run in runs:
+        steps = c.search_runs([run.info.experiment_id],
+                              f"attributes.parent_run_id = '{run.info.run_id}' AND "
+                              "attributes.status = 'RUNNING'", max_results=1000)
+        for step in steps:  # steps first: a FAILED parent with RUNNING steps would mislead
+            c.set_tags(step.info.run_id, {TAG_LOST_WORKER: "true", TAG_QUEUE_ERROR: reason[:500]})
+            c.set_terminated(step.info.run_id, "FAILED")
+        if str(run.info.status) == "RUNNING":
+            c.set_tag(run.info.run_id, TAG_QUEUE_ERROR, reason[:500])
+            c.set_terminated(run.info.run_id, "FAILED")
+    return runs[0].info.run_id if runs else None

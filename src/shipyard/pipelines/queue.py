@@ -5,6 +5,10 @@ LOCKED`` on PostgreSQL, the write lock (``BEGIN IMMEDIATE``) on SQLite -- so eac
 taken by exactly one worker. While it runs, the worker refreshes ``heartbeat_time``; a run
 whose heartbeat is older than the timeout is marked failed by the scheduler and can be put
 back in the queue with :func:`requeue`.
+
+The tracking pipeline run a worker starts carries the tag :data:`TAG_QUEUE_ID` (the queued
+run's id) from its first moment, so the scheduler can find and fail it when the worker is
+lost (:func:`shipyard.pipelines.history.fail_unfinished`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from shipyard.store.db import is_sqlite, reading, writing
 from shipyard.store.schema import queued_runs
 
 STATUSES = ("queued", "claimed", "running", "succeeded", "failed")
+TAG_QUEUE_ID = "shipyard.queue.id"  # on the pipeline run a worker starts: the queued run's id
+TAG_QUEUE_ERROR = "shipyard.queue.error"  # on tracking runs failed for their queued run
 
 
 @dataclass(frozen=True)
@@ -127,25 +133,46 @@ def finish(engine: Engine, run_id: str, worker: str, *, pipeline_run_id: str | N
             error=error, heartbeat_time=now_ms())).rowcount)
 
 
-def fail_stale(engine: Engine, timeout_s: float, now: int | None = None) -> int:
-    """Mark failed each claimed or running run whose heartbeat is older than ``timeout_s``."""
+def stale_error(timeout_s: float) -> str:
+    return (f"no heartbeat for {timeout_s:g}s: the worker stopped or lost the database; "
+            "`shipyard pipelines requeue ID` runs it again")
+
+
+def fail_stale_runs(engine: Engine, timeout_s: float, now: int | None = None) -> list[QueuedRun]:
+    """Mark failed each claimed or running run whose heartbeat is older than ``timeout_s``;
+    the runs this call failed (RETURNING, so concurrent schedulers never both report one)."""
     now = now_ms() if now is None else now
     limit = now - int(timeout_s * 1000)
     with writing(engine) as conn:
-        return int(conn.execute(update(queued_runs).where(and_(
+        rows = conn.execute(update(queued_runs).where(and_(
             queued_runs.c.status.in_(("claimed", "running")),
             queued_runs.c.heartbeat_time < limit)).values(
-            status="failed",
-            error=f"no heartbeat for {timeout_s:g}s: the worker stopped or lost the database; "
-                  "`shipyard pipelines requeue ID` runs it again")).rowcount)
+            status="failed", error=stale_error(timeout_s)).returning(*queued_runs.c)).all()
+    return [_row(r) for r in rows]
+
+
+def fail_stale(engine: Engine, timeout_s: float, now: int | None = None) -> int:
+    """Mark failed each claimed or running run whose heartbeat is older than ``timeout_s``."""
+    return len(fail_stale_runs(engine, timeout_s, now))
+
+
+def link(engine: Engine, run_id: str, pipeline_run_id: str) -> None:
+    """Record the pipeline run of a run that ended without its worker recording it."""
+    with writing(engine) as conn:
+        conn.execute(update(queued_runs).where(and_(
+            queued_runs.c.id == run_id, queued_runs.c.pipeline_run_id.is_(None))).values(
+            pipeline_run_id=pipeline_run_id))
 
 
 def requeue(engine: Engine, run_id: str) -> QueuedRun:
-    """Put a failed run back in the queue (a resumed run hits the step cache)."""
+    """Put a failed run back in the queue: the steps that finished in the failed attempt are
+    cache hits (same code package, params and environment), so only the rest run again. The
+    failed attempt's pipeline run stays findable by its :data:`TAG_QUEUE_ID` tag."""
     with writing(engine) as conn:
         done = conn.execute(update(queued_runs).where(and_(
             queued_runs.c.id == run_id, queued_runs.c.status == "failed")).values(
-            status="queued", claimed_by=None, heartbeat_time=None, error=None)).rowcount
+            status="queued", claimed_by=None, heartbeat_time=None, error=None,
+            pipeline_run_id=None)).rowcount
     if not done:
         current = get(engine, run_id)
         raise InvalidStateError(f"run {run_id} is {current.status}; only a failed run can be "

@@ -12,13 +12,18 @@ import inspect
 import json
 import logging
 import platform
+import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from shipyard.artifacts.content import ContentStore, hash_bytes
+from shipyard.entities import LifecycleStage, Run, RunData, RunInfo, RunStatus
 from shipyard.errors import InvalidInputError, InvalidStateError
 from shipyard.pipelines.code_digest import code_digest
 from shipyard.pipelines.decorators import Pipeline, source_line
@@ -45,6 +50,7 @@ TAG_DURATION = "shipyard.step.duration_s"
 TAG_LOST_WORKER = "shipyard.step.lost_worker"
 TAG_UPSTREAM = "shipyard.step.upstream"  # the node ids this step takes inputs from, comma-joined
 STEP_LOG = "step.log"  # artifact of a step run: what the step printed
+HIT_FLUSH_S = 0.5  # the longest a cache hit's child run waits to be written
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,43 @@ class StepResult:
     output_digest: str | None
     duration_s: float
     attempts: int
+
+
+StepEventKind = Literal["started", "finished", "cached", "failed"]
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """What happened to one step, for progress displays.
+
+    ``started`` when the step is handed to the executor, then exactly one of ``finished``
+    (it ran), ``cached`` (its output came from an earlier run) or ``failed`` (with ``error``;
+    the pipeline run fails with it). ``total`` is the number of steps in the pipeline.
+    """
+
+    kind: StepEventKind
+    step: str
+    total: int
+    result: StepResult | None = None
+    error: BaseException | None = None
+
+
+StepListener = Callable[[StepEvent], None]
+
+# Why a context variable beside run_pipeline's on_step: callers that reach run_pipeline through
+# another function (resume) can still get the events.
+_listener: ContextVar[StepListener | None] = ContextVar("shipyard_step_listener", default=None)
+
+
+@contextmanager
+def step_events(on_step: StepListener) -> Iterator[None]:
+    """Send the step events of pipelines run inside this block (in this thread or context)
+    to ``on_step`` unless ``run_pipeline`` is given one of its own."""
+    token = _listener.set(on_step)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
 
 
 @dataclass
@@ -133,19 +176,29 @@ class _Run:
         self.parent_run_id: str | None = None
         self.remote = False
         self.code_digests: dict[str, str] = {}
+        self._init_local()
+
+    def _init_local(self) -> None:
+        """State that stays in this process (never pickled)."""
+        self._hits: list[Run] = []  # cache hits not written yet (see flush_hits)
+        self._hits_closed = False
+        self._hits_lock = threading.Lock()
+        # By function: a step used many times in a pipeline is digested once per run.
+        self._fn_digests: dict[Callable[..., Any], str] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Why: the Dask executor ships step tasks to other processes; the client and store
         # are reopened there from the driver's URIs (absolute paths or URLs).
         from shipyard import settings
 
-        state = {k: v for k, v in self.__dict__.items() if k not in ("sdk", "store")}
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("sdk", "store") and not k.startswith("_")}
         state["uris"] = (settings.tracking_uri(), settings.artifacts_uri())
         # Why on the driver, once: a step pickled by value has another digest once unpickled
         # (Dask's scheduler may unpickle and pickle a task again), so the cache would never
         # hit across executors.
         state["code_digests"] = self.code_digests or {
-            node_id: code_digest(node.step.fn) for node_id, node in self.graph.nodes.items()}
+            node_id: self._fn_digest(node.step.fn) for node_id, node in self.graph.nodes.items()}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -154,6 +207,7 @@ class _Run:
         self.sdk = Client(tracking_uri, artifacts_uri)
         self.store = _content_store(self.sdk)
         self.remote = True
+        self._init_local()
 
     def fail_lost_attempts(self, node_id: str) -> None:
         """Mark FAILED the runs of ``node_id`` left RUNNING by a worker that died mid-step."""
@@ -169,17 +223,26 @@ class _Run:
 
     def find_cached(self, key: str) -> tuple[str, str, str] | None:
         """(run id, output kind, output digest) of an earlier successful run of this key."""
-        found = self.sdk.search_runs(
-            [self.experiment_id],
-            f"tags.`{TAG_CACHE_KEY}` = '{key}' AND attributes.status = 'FINISHED'",
-            max_results=1)
-        for run in found.items:
-            tags = run.data.tags
-            digest = tags.get(TAG_OUTPUT_DIGEST, "")
-            if digest and not self.store.exists(digest):
-                return None  # the output was garbage-collected: run the step again
-            return run.run_id, tags.get(TAG_OUTPUT_KIND, ""), digest
-        return None
+        from shipyard.store.tracking.sql import SqlTrackingStore
+
+        store = self.sdk.store
+        if isinstance(store, SqlTrackingStore):  # one prepared query, no filter to parse
+            found = store.newest_tagged_run(self.experiment_id, TAG_CACHE_KEY, key)
+            if found is None:
+                return None
+            run_id, tags = found
+        else:
+            page = self.sdk.search_runs(
+                [self.experiment_id],
+                f"tags.`{TAG_CACHE_KEY}` = '{key}' AND attributes.status = 'FINISHED'",
+                max_results=1)
+            if not page.items:
+                return None
+            run_id, tags = page.items[0].run_id, page.items[0].data.tags
+        digest = tags.get(TAG_OUTPUT_DIGEST, "")
+        if digest and not self.store.exists(digest):
+            return None  # the output was garbage-collected: run the step again
+        return run_id, tags.get(TAG_OUTPUT_KIND, ""), digest
 
     def run_step(self, node: Node) -> StepResult:
         if self.remote:  # a re-executed task after a lost worker must not double-record
@@ -193,14 +256,17 @@ class _Run:
                 TAG_UPSTREAM: ",".join(sorted(set(node.upstream.values())))}
         if key is not None:
             tags[TAG_CACHE_KEY] = key
-        with fluent.start_run(run_name=node.node_id, tags=tags, log_context=False) as run:
-            fluent.log_params({k: _param_text(v) for k, v in node.constants.items()})
-            if hit is not None:
-                source, kind, digest = hit
-                fluent.set_tags({TAG_CACHED_FROM: source, TAG_OUTPUT_KIND: kind,
-                                 TAG_OUTPUT_DIGEST: digest})
-                return StepResult(node.node_id, run.run_id, True, kind or None, digest or None,
-                                  time.monotonic() - started, 0)
+        params = {k: _param_text(v) for k, v in node.constants.items()}
+        if hit is not None:
+            return self._record_hit(node, tags, params, hit, started)
+        self.flush_hits(0.0)  # this step may run long: the cached steps before it are recorded
+        # The run is created in the pipeline's experiment by id: a name lookup per step is
+        # a query, and the active experiment may not be the pipeline's.
+        with fluent.start_run(experiment_id=self.experiment_id, run_name=node.node_id,
+                              tags=tags, parent_run_id=self.parent_run_id,
+                              log_context=False) as run:
+            if params:  # an empty batch would still be a write transaction
+                fluent.log_params(params)
             args = {**node.constants, **{a: self._load(ref) for a, ref in inputs.items()}}
             with captured() as logs:
                 try:
@@ -215,9 +281,77 @@ class _Run:
             return StepResult(node.node_id, run.run_id, False, out_kind, out_digest, duration,
                               attempts)
 
+    def _record_hit(self, node: Node, tags: dict[str, str], params: dict[str, str],
+                    hit: tuple[str, str, str], started: float) -> StepResult:
+        """The child run of a step taken from the cache. No step code runs, so the run is
+        recorded as already finished, and (locally) in batches: see :meth:`flush_hits`."""
+        from shipyard import settings
+
+        source, kind, digest = hit
+        now = _now_ms()
+        run = Run(RunInfo(
+            run_id=uuid.uuid4().hex, experiment_id=self.experiment_id, run_name=node.node_id,
+            user=settings.current_user(), status=RunStatus.FINISHED, start_time=now,
+            end_time=now, lifecycle_stage=LifecycleStage.ACTIVE,
+            parent_run_id=self.parent_run_id,
+        ), RunData(params=params, tags={**tags, TAG_CACHED_FROM: source, TAG_OUTPUT_KIND: kind,
+                                        TAG_OUTPUT_DIGEST: digest}))
+        with self._hits_lock:
+            # Another process, or a step still running after the last flush (a failed
+            # pipeline on an executor it does not own): nothing would flush a batch.
+            batched = not self.remote and not self._hits_closed
+            if batched:
+                self._hits.append(run)
+        if not batched:
+            self._write_hits([run])
+        return StepResult(node.node_id, run.info.run_id, True, kind or None, digest or None,
+                          time.monotonic() - started, 0)
+
+    def flush_hits(self, older_than_s: float | None = None) -> None:
+        """Write the recorded cache hits if the oldest waited ``older_than_s`` seconds; with
+        None, write them all and record any later hit at once.
+
+        Why batches: a cached step costs little besides its record, so one transaction per
+        hit would be most of a cached rerun's time. They are written before a step that is
+        not cached runs, after a completion that leaves nothing new to start or when the
+        oldest waited :data:`HIT_FLUSH_S`, and at the end of the pipeline run.
+        """
+        with self._hits_lock:
+            if older_than_s is None:
+                self._hits_closed = True
+            elif not self._hits or (
+                    _now_ms() - self._hits[0].info.start_time < older_than_s * 1000):
+                return
+            runs, self._hits = self._hits, []
+        self._write_hits(runs)
+
+    def _write_hits(self, runs: list[Run]) -> None:
+        from shipyard.store.tracking.sql import SqlTrackingStore
+
+        if not runs:
+            return
+        store = self.sdk.store
+        if isinstance(store, SqlTrackingStore):
+            store.create_ended_runs(runs)
+            return
+        for run in runs:  # a store without bulk records: one run at a time
+            info = run.info
+            created = self.sdk.create_run(info.experiment_id, run_name=info.run_name,
+                                          tags=run.data.tags, parent_run_id=info.parent_run_id,
+                                          start_time=info.start_time, user=info.user)
+            if run.data.params:
+                self.sdk.log_params(created.run_id, run.data.params)
+            self.sdk.set_terminated(created.run_id, info.status, end_time=info.end_time)
+
     def _code_digest(self, node: Node) -> str:
         found = self.code_digests.get(node.node_id)
-        return found if found is not None else code_digest(node.step.fn)
+        return found if found is not None else self._fn_digest(node.step.fn)
+
+    def _fn_digest(self, fn: Callable[..., Any]) -> str:
+        found = self._fn_digests.get(fn)
+        if found is None:  # two threads may both compute it: the same value
+            found = self._fn_digests[fn] = code_digest(fn)
+        return found
 
     def _ref(self, node_id: str) -> str:
         result = self.results[node_id]
@@ -238,6 +372,10 @@ class _Run:
                 "DataFrame, Arrow table, numpy array or JSON-able value, or call "
                 "shipyard.pipelines.register_materialiser", field=node.step.name)
         return materialiser.kind, materialiser.save(value, self.store)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _call_with_retries(node: Node, args: dict[str, Any], run_id: str) -> tuple[Any, int]:
@@ -267,13 +405,16 @@ def _param_text(value: Any) -> str:
 def run_pipeline(pipe: Pipeline, params: Mapping[str, Any] | None = None, *,
                  executor: Executor | str | None = None, cache: bool = True,
                  experiment: str | None = None,
-                 tags: Mapping[str, str] | None = None) -> PipelineRun:
+                 tags: Mapping[str, str] | None = None,
+                 on_step: StepListener | None = None) -> PipelineRun:
     """Check and run ``pipe`` with ``params``; return when every step has finished.
 
     Steps whose inputs are ready run in parallel on ``executor`` (a :class:`LocalExecutor`
     by default; a URL such as ``"local"`` or ``"dask://host:8786"`` names one).
     ``cache=False`` runs every step (their results still seed later caches).
     ``tags`` are added to the pipeline run.
+    ``on_step`` is called with a :class:`StepEvent` when a step starts, finishes, comes from
+    the cache or fails, always from the thread that called ``run_pipeline``.
     The first failing step fails the pipeline run and its exception is raised.
     """
     if not isinstance(pipe, Pipeline):
@@ -291,29 +432,69 @@ def run_pipeline(pipe: Pipeline, params: Mapping[str, Any] | None = None, *,
     source = inspect.getsourcefile(pipe.fn)
     if source is not None:
         run_tags[TAG_PIPELINE_REF] = f"{source}:{pipe.fn.__name__}"
+    listener = on_step if on_step is not None else _listener.get()
     with fluent.start_run(experiment, run_name=pipe.name, tags=run_tags) as parent:
         fluent.log_params({k: _param_text(v) for k, v in values.items()})
         state = _Run(graph, parent.client, parent.info.experiment_id, cache=cache)
         state.parent_run_id = parent.run_id
         try:
             with tee_installed():
-                _schedule(state, pool)
+                _schedule(state, pool, _Events(listener, len(graph.nodes)))
         finally:
             if own_executor:
                 pool.cancel()
+            state.flush_hits()  # before the pipeline run ends, even when a step failed
     return PipelineRun(pipe.name, parent.run_id, "FINISHED", state.results, state.store)
 
 
-def _schedule(state: _Run, pool: Executor) -> None:
+class _Events:
+    """Sends step events to a listener; a listener that raises is logged, never fatal (a
+    broken progress display must not fail a pipeline)."""
+
+    def __init__(self, listener: StepListener | None, total: int) -> None:
+        self.listener = listener
+        self.total = total
+
+    def send(self, kind: StepEventKind, step: str, result: StepResult | None = None,
+             error: BaseException | None = None) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener(StepEvent(kind, step, self.total, result, error))
+        except Exception:
+            log.warning("the step event listener failed on %s %r", kind, step, exc_info=True)
+
+
+def _schedule(state: _Run, pool: Executor, events: _Events) -> None:
     """Submit each step once its upstream steps are done, until all are."""
     nodes = state.graph.nodes
-    waiting = dict(nodes)
+    order = {node_id: index for index, node_id in enumerate(nodes)}
+    # Why counts and a dependents map: rescanning every waiting step after each completion
+    # is quadratic in the number of steps.
+    needs = {node_id: set(node.upstream.values()) for node_id, node in nodes.items()}
+    dependents: dict[str, list[str]] = {node_id: [] for node_id in nodes}
+    for node_id, upstream in needs.items():
+        for up in upstream:
+            dependents[up].append(node_id)
+    ready = [node_id for node_id, upstream in needs.items() if not upstream]
     running: dict[Future[Any], str] = {}
-    while waiting or running:
-        for node_id, node in list(waiting.items()):
-            if all(up in state.results for up in node.upstream.values()):
-                del waiting[node_id]
-                running[pool.submit(functools.partial(state.run_step, node))] = node_id
+    while ready or running:
+        for node_id in sorted(ready, key=order.__getitem__):  # in the pipeline's order
+            running[pool.submit(functools.partial(state.run_step, nodes[node_id]))] = node_id
+            events.send("started", node_id)
+        ready = []
         for future in pool.gather(running):
-            del running[future]
-            state.results[future.result().name] = future.result()
+            node_id = running.pop(future)
+            try:
+                result = future.result()
+            except BaseException as exc:
+                events.send("failed", node_id, error=exc)
+                raise
+            state.results[result.name] = result
+            events.send("cached" if result.cache_hit else "finished", node_id, result)
+            for down in dependents[node_id]:
+                needs[down].discard(node_id)
+                if not needs[down]:
+                    ready.append(down)
+        # Nothing new to start: the wait for running steps may be long.
+        state.flush_hits(HIT_FLUSH_S if ready else 0.0)

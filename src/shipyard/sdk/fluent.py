@@ -130,6 +130,7 @@ def start_run(
     tags: Mapping[str, object] | None = None,
     *,
     run_id: str | None = None,
+    experiment_id: str | None = None,
     parent_run_id: str | None = None,
     nested: bool = True,
     log_context: bool | None = None,
@@ -138,13 +139,17 @@ def start_run(
     """Start a run (or resume ``run_id``) and make it the active one.
 
     ``experiment`` is a name, created when missing; by default the one from
-    :func:`set_experiment`, else ``Default``. A run started while another is active becomes its
+    :func:`set_experiment`, else ``Default``; ``experiment_id`` names an existing experiment by id
+    instead (no lookup by name). A run started while another is active becomes its
     child unless ``nested=False``. ``log_context`` records git and environment (on by default
     for top-level runs); ``system_metrics`` samples CPU, memory and GPU in the background.
     """
     from shipyard import settings
     from shipyard.sdk import run_context
 
+    if experiment is not None and experiment_id is not None:
+        raise InvalidInputError("give experiment or experiment_id, not both",
+                                field="experiment_id")
     sdk = client()
     parent = active_run()
     if parent is not None and nested and parent_run_id is None:
@@ -152,8 +157,9 @@ def start_run(
     if run_id is not None:
         run = _resume(sdk, run_id)
     else:
-        name = experiment or _experiment.get() or DEFAULT_EXPERIMENT
-        experiment_id = sdk.get_or_create_experiment(name).experiment_id
+        if experiment_id is None:
+            name = experiment or _experiment.get() or DEFAULT_EXPERIMENT
+            experiment_id = sdk.get_or_create_experiment(name).experiment_id
         all_tags = {k: str(v) for k, v in (tags or {}).items()}
         capture = parent_run_id is None if log_context is None else log_context
         context = run_context.collect() if capture else None

@@ -21,7 +21,14 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard import __version__, settings
 from shipyard.errors import InvalidInputError
-from shipyard.server import errors, routes_artifacts, routes_registry, routes_tracking, schemas
+from shipyard.server import (
+    errors,
+    routes_artifacts,
+    routes_registry,
+    routes_tracking,
+    schemas,
+    ui,
+)
 from shipyard.server.authn import Authenticator, AuthMiddleware, store_engine
 from shipyard.server.deps import StoreSlot
 from shipyard.server.mlflow import RpcDispatch, rpc_endpoints
@@ -76,6 +83,7 @@ def create_app(
     app.include_router(routes_registry.router)
     for router in extra_routers:
         app.include_router(router)
+    ui.install(app)  # the web UI at / and /ui (docs/ui.md)
     return app
 
 

@@ -15,6 +15,14 @@ Checking a token reads the database, so a principal is reused for
 ``SHIPYARD_SERVER_AUTH_CACHE_SECONDS`` (5 s) per token: a revoked token, a disabled user or a
 changed role takes effect within that time. Tokens are never logged, echoed or kept in memory
 longer than the request; the cache is keyed by their SHA-256.
+
+The web UI (``/`` and ``/ui/...``) also takes the session cookie its login page sets
+(:mod:`shipyard.server.ui.login_session`): never on other paths, so no API call can ride on a
+browser's cookie. A UI page asked for without either is a redirect to ``/ui/login?next=...``;
+a UI request that changes something (any method but GET, HEAD and OPTIONS) with the cookie
+must carry the session's CSRF token (the form field ``csrf_token`` or the ``X-CSRF-Token``
+header), else it is refused with 403. The UI's static files and its login and logout pages
+need no credentials.
 """
 
 from __future__ import annotations
@@ -23,17 +31,27 @@ import base64
 import binascii
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.entities.auth import Principal
-from shipyard.errors import BackendError, ShipyardError, UnauthenticatedError
+from shipyard.errors import (
+    BackendError,
+    NotFoundError,
+    PermissionDeniedError,
+    ShipyardError,
+    UnauthenticatedError,
+)
 from shipyard.server import permissions
 from shipyard.server.errors import render
 from shipyard.store.tracking.protocol import TrackingStore
@@ -41,6 +59,7 @@ from shipyard.store.tracking.protocol import TrackingStore
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from shipyard.server.ui.login_session import Session
     from shipyard.services.auth import AuthService
 
 log = logging.getLogger("shipyard.server")
@@ -52,6 +71,23 @@ NO_TOKEN = ("this server requires an API token: set SHIPYARD_TOKEN for Shipyard'
 BAD_HEADER = ("the Authorization header must be `Bearer <token>`, or HTTP Basic auth with the "
               "token as the password")
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="shipyard"'}
+UI_OPEN = ("/ui/static/", "/ui/login", "/ui/logout")  # no credentials needed (no data in them)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_FORM_BYTES = 1024 * 1024  # a UI form body read to find its CSRF token
+NO_CSRF = ("this form's CSRF token is missing or does not match your session: reload the page "
+           "and submit the form again (a page from another site cannot act for you here)")
+SESSION_ENDED = ("your session has ended (its API token was revoked or expired, or the user "
+                 "was disabled): log in again")
+_MULTIPART_CSRF = re.compile(rb'name="csrf_token"\r\n\r\n([^\r]*)\r\n')
+
+
+def is_ui(path: str) -> bool:
+    """A path of the web UI, where the session cookie counts."""
+    return path in ("/", "/ui") or path.startswith("/ui/")
+
+
+def is_ui_open(path: str) -> bool:
+    return path.startswith(UI_OPEN[0]) or path in UI_OPEN[1:]
 
 
 def store_engine(store: TrackingStore) -> Engine:
@@ -141,6 +177,26 @@ class Authenticator:
         self.cache.put(PrincipalCache.key(token), principal)
         return principal
 
+    def cached_session(self, token_id: str) -> Principal | None:
+        return self.cache.get(PrincipalCache.key(f"session:{token_id}"))
+
+    def session_principal(self, token_id: str) -> Principal:
+        """The principal of a UI session's token, checked as :meth:`authenticate` checks a
+        token, but by its id: the cookie never holds the secret (blocking)."""
+        from shipyard.services.auth import rows
+        from shipyard.store.db import reading
+
+        try:
+            with reading(self._engine()) as conn:
+                token = rows.load_token(conn, token_id)
+                principal = rows.load_principal(conn, token.user)
+        except NotFoundError:
+            raise UnauthenticatedError(SESSION_ENDED, field="session") from None
+        if token.state(int(time.time() * 1000)) != "active" or principal.user.disabled:
+            raise UnauthenticatedError(SESSION_ENDED, field="session")
+        self.cache.put(PrincipalCache.key(f"session:{token_id}"), principal)
+        return principal
+
     def _auth_service(self) -> AuthService:
         with self._lock:
             if self._service is None:
@@ -160,15 +216,35 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan" or (kind == "http" and permissions.is_open(scope["path"])):
+        if kind == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        if kind == "http" and (permissions.is_open(scope["path"]) or is_ui_open(scope["path"])):
+            # The login page checks tokens with this same authenticator.
+            scope["state"] = {**scope.get("state", {}), "authenticator": self.authenticator}
             await self.app(scope, receive, send)
             return
         if kind != "http":  # no websocket is served; refuse rather than pass one unchecked
             await send({"type": "websocket.close", "code": 1008})
             return
         path = scope["path"]
+        ui = is_ui(path)
+        extra: dict[str, Any] = {}
         try:
-            principal = await self._principal(scope)
+            if ui and "authorization" not in Headers(scope=scope):
+                from shipyard.server.ui import login_session
+
+                session = login_session.read(_cookie(scope, login_session.COOKIE))
+                found = None if session is None else await self._session(session.token_id)
+                if session is None or found is None:
+                    await _to_login(scope, ended=session is not None)(scope, receive, send)
+                    return
+                principal = found
+                if scope["method"] not in SAFE_METHODS:
+                    receive = await _check_csrf(scope, receive, session)
+                extra["ui_session"] = session
+            else:
+                principal = await self._principal(scope)
             permission = permissions.required(scope["method"], path)
             if permission is not None:
                 from shipyard.services.auth.access import require
@@ -178,7 +254,10 @@ class AuthMiddleware:
             if isinstance(error, BackendError):
                 log.warning("%s %s: %s", scope["method"], path, error.message)
             headers = CHALLENGE if isinstance(error, UnauthenticatedError) else None
-            await render(path, error, headers=headers)(scope, receive, send)
+            if ui:
+                await _ui_error(scope, error, headers)(scope, receive, send)
+            else:
+                await render(path, error, headers=headers)(scope, receive, send)
             return
         except Exception as exc:  # a bug here must still answer in the path's shape
             log.exception("unexpected error authenticating %s %s", scope["method"], path)
@@ -187,8 +266,18 @@ class AuthMiddleware:
             await render(path, bug, 500)(scope, receive, send)
             return
         # A fresh dict: the server's per-request copy of the lifespan state is not ours to edit.
-        scope["state"] = {**scope.get("state", {}), "principal": principal}
+        scope["state"] = {**scope.get("state", {}), "principal": principal, **extra}
         await self.app(scope, receive, send)
+
+    async def _session(self, token_id: str) -> Principal | None:
+        """The principal of a session's token; None when the token no longer authenticates."""
+        found = self.authenticator.cached_session(token_id)
+        if found is not None:
+            return found
+        try:
+            return await run_in_threadpool(self.authenticator.session_principal, token_id)
+        except UnauthenticatedError:
+            return None
 
     async def _principal(self, scope: Scope) -> Principal:
         authorization = Headers(scope=scope).get("authorization")
@@ -199,3 +288,103 @@ class AuthMiddleware:
         if found is not None:
             return found
         return await run_in_threadpool(self.authenticator.authenticate, token)
+
+
+# -- The web UI's side --------------------------------------------------------------------------
+
+
+def _cookie(scope: Scope, name: str) -> str:
+    from http.cookies import SimpleCookie
+
+    raw = Headers(scope=scope).get("cookie", "")
+    try:
+        jar: SimpleCookie = SimpleCookie(raw)
+    except Exception:  # a malformed Cookie header is no session
+        return ""
+    found = jar.get(name)
+    return found.value if found is not None else ""
+
+
+def _to_login(scope: Scope, *, ended: bool) -> Response:
+    """Where an unauthenticated UI request goes: a page asked for by a browser is sent to
+    the login page with the way back; anything else is told to log in."""
+    from shipyard.server.ui import login_session
+
+    root = scope.get("root_path", "")
+    headers = Headers(scope=scope)
+    wanted = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}"
+                              if scope.get("query_string") else "")
+    current = headers.get("hx-current-url")
+    if headers.get("hx-request") == "true" and current:  # the page, not the fragment's URL
+        parts = urlsplit(current)
+        wanted = parts.path + (f"?{parts.query}" if parts.query else "")
+    login = f"{root}/ui/login?next={quote(wanted, safe='')}" + ("&ended=1" if ended else "")
+    response: Response
+    if headers.get("hx-request") == "true":
+        response = Response(status_code=401, headers={"HX-Redirect": login})
+    elif scope["method"] in ("GET", "HEAD"):
+        response = RedirectResponse(login, 303)
+    else:
+        return _ui_error(scope, UnauthenticatedError(
+            "log in first: this server requires a session or an API token",
+            field="session"), CHALLENGE)
+    if ended:
+        response.delete_cookie(login_session.COOKIE, path=root or "/")
+    return response
+
+
+async def _check_csrf(scope: Scope, receive: Receive, session: Session) -> Receive:
+    """Refuse a cookie-authenticated change without the session's CSRF token; the body read
+    to find the form field is replayed to the route."""
+    from shipyard.server.ui import login_session
+
+    headers = Headers(scope=scope)
+    sent = headers.get(login_session.CSRF_HEADER)
+    replay = receive
+    if sent is None:
+        kind = headers.get("content-type", "")
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_FORM_BYTES:
+                raise PermissionDeniedError(NO_CSRF, field="csrf_token")
+        if kind.startswith("application/x-www-form-urlencoded"):
+            values = parse_qs(body.decode("latin-1")).get(login_session.CSRF_FIELD, [])
+            sent = values[0] if values else None
+        elif kind.startswith("multipart/form-data"):
+            match = _MULTIPART_CSRF.search(body)
+            sent = match.group(1).decode("latin-1") if match else None
+        replay = _replaying(body)
+    if not login_session.csrf_ok(session, sent):
+        raise PermissionDeniedError(NO_CSRF, field="csrf_token")
+    return replay
+
+
+def _replaying(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _ui_error(scope: Scope, error: ShipyardError, headers: dict[str, str] | None
+              ) -> Response:
+    """An error on a UI path as a page (JSON only when the UI cannot render: no Jinja2)."""
+    try:
+        from shipyard.server.ui.templating import error_page
+
+        response: Response = error_page(Request(scope), error)
+    except ImportError:
+        return render(scope["path"], error, headers=headers)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response

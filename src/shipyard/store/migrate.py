@@ -13,7 +13,7 @@ from shipyard.errors import BackendError
 from shipyard.store.db import SQLITE_BEGIN
 
 #: The newest migration; ``tests/test_migrations.py`` checks it equals Alembic's head.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 _PG_LOCK_ID = 0x5348_4950  # "SHIP"
 
 

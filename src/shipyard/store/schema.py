@@ -455,3 +455,24 @@ queued_runs = Table(
     Column("created_time", BigInteger, nullable=False),
     Index(None, "status", "due_time"),
 )
+
+# Tuning studies (docs/tuning.md): Optuna's journal of each study, one append-only log per
+# study. ``next_seq`` is bumped under the row's lock, so appends from many processes get
+# consecutive numbers that commit in order (readers never see a gap).
+tuning_studies = Table(
+    "tuning_studies",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("run_id", String(32), nullable=False),  # the study's parent run
+    Column("next_seq", BigInteger, nullable=False),
+    Column("created_time", BigInteger, nullable=False),
+)
+
+tuning_logs = Table(
+    "tuning_logs",
+    metadata,
+    Column("study", String(250), ForeignKey("tuning_studies.name", ondelete="CASCADE"),
+           primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("body", Text, nullable=False),  # one Optuna journal operation, JSON
+)

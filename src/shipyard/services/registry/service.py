@@ -431,7 +431,7 @@ class RegistryService:
         if actor == v.created_by:
             raise PermissionDeniedError(
                 f"four eyes: {actor!r} registered {v.name} v{v.version} and cannot {verb} it; "
-                "a second person with the approver role must", field="actor")
+                f"a second person with the approver role must {verb} it", field="actor")
         if any(d.actor == actor and d.decision is Decision.APPROVE
                for d in rows.decisions(conn, v.name, v.version)):
             raise InvalidStateError(f"{actor!r} already approved {v.name} v{v.version}; "

@@ -20,6 +20,7 @@ Contract:
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -129,6 +130,34 @@ class TrackingStore(abc.ABC):
     @abc.abstractmethod
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric, ordered by step then timestamp."""
+
+    def get_metric_series(self, run_id: str, key: str, max_points: int) -> tuple[int, list[Metric]]:
+        """How many points one metric has, and at most ``max_points`` of them to chart, ordered
+        by step then timestamp.
+
+        A metric of ``max_points`` points or fewer comes back whole. A longer one is cut into
+        ``max_points // 2`` buckets, and each gives a point with its lowest and one with its
+        highest finite value (NaN and ±inf are passed over), so spikes survive. This default
+        reads the whole history and buckets consecutive points; the SQL store buckets by step
+        (by time for a metric logged without steps) in the database.
+        """
+        if max_points < 2:
+            raise ValueError(f"max_points must be at least 2, got {max_points}")
+        history = self.get_metric_history(run_id, key)
+        if len(history) <= max_points:
+            return len(history), history
+        buckets = max_points // 2
+        size = -(-len(history) // buckets)
+        kept: list[Metric] = []
+        for start in range(0, len(history), size):
+            finite = [m for m in history[start:start + size]
+                      if math.isfinite(m.value)]
+            if finite:
+                low = min(finite, key=lambda m: m.value)
+                high = max(finite, key=lambda m: m.value)
+                kept.extend(sorted({id(low): low, id(high): high}.values(),
+                                   key=lambda m: (m.step, m.timestamp)))
+        return len(history), kept
 
     @abc.abstractmethod
     def search_runs(

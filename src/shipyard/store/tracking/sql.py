@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import uuid
@@ -38,7 +39,7 @@ from shipyard.errors import (
 from shipyard.store import migrate
 from shipyard.store import schema as t
 from shipyard.store.db import SQLITE_BEGIN
-from shipyard.store.tracking import sql_artifacts, sql_logging, sql_rows, sql_search
+from shipyard.store.tracking import sql_artifacts, sql_logging, sql_rows, sql_search, sql_series
 from shipyard.store.tracking.protocol import TrackingStore
 
 _RUN_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -53,6 +54,20 @@ def _check_run_id(run_id: object) -> None:
 
 # Built once: the hot logging path looks up its run on every batch.
 _RUN_BY_ID = select(*sql_rows.RUN_COLUMNS).where(t.runs.c.run_id == bindparam("run_id"))
+_EXPERIMENT_STAGE = select(t.experiments.c.name, t.experiments.c.lifecycle_stage).where(
+    t.experiments.c.experiment_id == bindparam("experiment_id"))
+# Built once: the pipeline cache asks this once per step (see newest_tagged_run).
+_NEWEST_TAGGED = (
+    select(t.runs.c.run_id)
+    .join(t.tags, t.tags.c.run_id == t.runs.c.run_id)
+    .where(t.runs.c.experiment_id == bindparam("experiment_id"),
+           t.tags.c.key == bindparam("key"), t.tags.c.value == bindparam("value"),
+           t.runs.c.status == bindparam("status"),
+           t.runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value)
+    .order_by(t.runs.c.start_time.desc(), t.runs.c.run_id.asc())
+    .limit(1)
+)
+_TAGS_OF_RUN = select(t.tags.c.key, t.tags.c.value).where(t.tags.c.run_id == bindparam("run_id"))
 
 
 def now_ms() -> int:
@@ -232,12 +247,7 @@ class SqlTrackingStore(TrackingStore):
     ) -> Run:
         if run_id is not None:
             _check_run_id(run_id)
-        experiment = self.get_experiment(experiment_id)
-        if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise InvalidStateError(
-                f"experiment {experiment.name!r} is deleted; restore it to add runs",
-                field="experiment_id",
-            )
+        experiment_pk = _experiment_pk(experiment_id)
         name = random_run_name() if run_name is None else run_name
         lim.check_name(name, "run name", lim.MAX_RUN_NAME)
         if len(user) > lim.MAX_USER:
@@ -246,7 +256,7 @@ class SqlTrackingStore(TrackingStore):
         tag_rows = sql_logging.checked_tags(tags or {})
         info = RunInfo(
             run_id=uuid.uuid4().hex if run_id is None else run_id,
-            experiment_id=experiment.experiment_id,
+            experiment_id=str(experiment_pk),
             run_name=name,
             user=user,
             status=RunStatus.RUNNING,
@@ -256,6 +266,17 @@ class SqlTrackingStore(TrackingStore):
             parent_run_id=parent_run_id,
         )
         with self._write() as conn:
+            # Only the name and stage: loading the experiment with its tags would be a
+            # second query on every run start.
+            experiment = conn.execute(_EXPERIMENT_STAGE, {"experiment_id": experiment_pk}).first()
+            if experiment is None:
+                raise NotFoundError(f"experiment {experiment_id!r} does not exist",
+                                    field="experiment_id")
+            if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidStateError(
+                    f"experiment {experiment.name!r} is deleted; restore it to add runs",
+                    field="experiment_id",
+                )
             if parent_run_id is not None:
                 self._info(conn, parent_run_id, field="parent_run_id")
             if run_id is not None and conn.execute(
@@ -310,9 +331,11 @@ class SqlTrackingStore(TrackingStore):
             if info.lifecycle_stage == LifecycleStage.DELETED:
                 raise InvalidStateError(f"run {run_id!r} is deleted; restore it first",
                                         field="run_id")
-            if values:
-                conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
-            return self._info(conn, run_id)
+            if not values:
+                return info
+            conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
+            # The row as written, without reading it back (every run's end comes here).
+            return dataclasses.replace(info, **values)  # type: ignore[arg-type]
 
     def _set_run_stage(self, run_id: str, stage: LifecycleStage) -> None:
         with self._write() as conn:
@@ -373,6 +396,13 @@ class SqlTrackingStore(TrackingStore):
             )
             return [sql_rows.metric(row) for row in rows]
 
+    def get_metric_series(self, run_id: str, key: str, max_points: int) -> tuple[int, list[Metric]]:
+        if max_points < 2:
+            raise ValueError(f"max_points must be at least 2, got {max_points}")
+        with self._read() as conn:
+            self._info(conn, run_id)
+            return sql_series.series(conn, run_id, key, max_points)
+
     def search_runs(
         self,
         experiment_ids: Sequence[str] | None = None,
@@ -388,6 +418,88 @@ class SqlTrackingStore(TrackingStore):
                                              max_results, page_token, ViewType(view))
             runs = sql_rows.load_runs(conn, infos)
         return Page(runs, token)
+
+    # -- Bulk records and exact lookups (pipeline steps) --------------------------------------
+
+    def newest_tagged_run(self, experiment_id: str, key: str, value: str,
+                          status: RunStatus = RunStatus.FINISHED
+                          ) -> tuple[str, dict[str, str]] | None:
+        """The id and tags of the newest active run of ``experiment_id`` in ``status`` whose tag
+        ``key`` is ``value``: the run ``search_runs`` finds for that filter with
+        ``max_results=1``, without parsing and planning a filter string each time."""
+        pk = _experiment_pk(experiment_id)
+        with self._read() as conn:
+            run_id = conn.execute(_NEWEST_TAGGED, {
+                "experiment_id": pk, "key": key, "value": value,
+                "status": RunStatus(status).value}).scalar()
+            if run_id is None:
+                return None
+            tags = {row.key: row.value for row in conn.execute(_TAGS_OF_RUN, {"run_id": run_id})}
+        return run_id, tags
+
+    def create_ended_runs(self, runs: Sequence[Run]) -> None:
+        """Insert runs that have already ended, each with its tags and params, in one
+        transaction (a record made after the fact, such as a pipeline step taken from the
+        cache; ``create_run`` then ``update_run`` would be two transactions per run). All or
+        none are written; metrics are not taken."""
+        if not runs:
+            return
+        run_rows: list[dict[str, object]] = []
+        tag_rows: list[dict[str, object]] = []
+        param_rows: list[dict[str, object]] = []
+        for run in runs:
+            info = run.info
+            _check_run_id(info.run_id)
+            if not RunStatus(info.status).is_terminal or info.end_time is None:
+                raise InvalidInputError(f"run {info.run_id!r} has not ended: give a terminal "
+                                        "status and an end time", field="status")
+            if run.data.metrics:
+                raise InvalidInputError("create_ended_runs takes no metrics", field="metrics")
+            lim.check_name(info.run_name, "run name", lim.MAX_RUN_NAME)
+            if len(info.user) > lim.MAX_USER:
+                raise InvalidInputError(f"user is {len(info.user)} characters long; the limit "
+                                        f"is {lim.MAX_USER}", field="user")
+            run_rows.append({
+                "run_id": info.run_id, "experiment_id": _experiment_pk(info.experiment_id),
+                "run_name": info.run_name, "user_id": info.user,
+                "status": RunStatus(info.status).value, "start_time": info.start_time,
+                "end_time": info.end_time, "lifecycle_stage": LifecycleStage.ACTIVE.value,
+                "parent_run_id": info.parent_run_id})
+            tag_rows += [{"run_id": info.run_id, "key": k, "value": v}
+                         for k, v in sql_logging.checked_tags(run.data.tags).items()]
+            param_rows += [{"run_id": info.run_id, "key": k, "value": v}
+                           for k, v in sql_logging.checked_params(run.data.params).items()]
+        ids = {str(row["run_id"]) for row in run_rows}
+        if len(ids) != len(run_rows):
+            raise InvalidInputError("the runs repeat a run id", field="run_id")
+        experiments = {int(str(row["experiment_id"])) for row in run_rows}
+        parents = {str(row["parent_run_id"]) for row in run_rows
+                   if row["parent_run_id"] is not None} - ids
+        e, r = t.experiments.c, t.runs.c
+        try:
+            with self._write() as conn:
+                stages = dict(conn.execute(select(e.experiment_id, e.lifecycle_stage)
+                                           .where(e.experiment_id.in_(experiments))).all())
+                for pk in experiments:
+                    if pk not in stages:
+                        raise NotFoundError(f"experiment '{pk}' does not exist",
+                                            field="experiment_id")
+                    if stages[pk] != LifecycleStage.ACTIVE:
+                        raise InvalidStateError(f"experiment '{pk}' is deleted; restore it to "
+                                                "add runs", field="experiment_id")
+                found = set(conn.execute(select(r.run_id).where(r.run_id.in_(parents)))
+                            .scalars())
+                for parent in parents - found:
+                    raise NotFoundError(f"run {parent!r} does not exist",
+                                        field="parent_run_id")
+                conn.execute(insert(t.runs), run_rows)
+                if tag_rows:
+                    conn.execute(insert(t.tags), tag_rows)
+                if param_rows:
+                    conn.execute(insert(t.params), param_rows)
+        except IntegrityError:
+            raise AlreadyExistsError("a run with one of these ids already exists",
+                                     field="run_id") from None
 
     # -- Artifacts ---------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from itertools import chain
 from math import isnan
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.entities import LifecycleStage, Metric, RunInfo
@@ -86,24 +86,33 @@ def _dialect_insert(conn: Connection, table: Table) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+@lru_cache(maxsize=32)
+def _upsert(dialect: str, table: Table, owner: str) -> Any:
+    """The upsert of ``table``'s key/value rows, built once: building and keying a new
+    statement on every call cost more than running it."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[owner, "key"], set_={"value": stmt.excluded.value}
+    )
+
+
 def upsert_pairs(
     conn: Connection, table: Table, owner: str, owner_id: object, pairs: Mapping[str, str]
 ) -> None:
     """Insert or replace key/value rows (tags) of one owner."""
     if not pairs:
         return
-    stmt = _dialect_insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[owner, "key"], set_={"value": stmt.excluded.value}
-    )
-    conn.execute(stmt, [{owner: owner_id, "key": k, "value": v} for k, v in pairs.items()])
+    conn.execute(_upsert(conn.dialect.name, table, owner),
+                 [{owner: owner_id, "key": k, "value": v} for k, v in pairs.items()])
+
+
+# Built once, for the same reason as _upsert.
+_PARAMS_OF_RUN = select(t.params.c.key, t.params.c.value).where(
+    t.params.c.run_id == bindparam("run_id"), t.params.c.key.in_(bindparam("keys", expanding=True)))
 
 
 def _insert_params(conn: Connection, run_id: str, params: dict[str, str]) -> None:
-    c = t.params.c
-    existing = dict(
-        conn.execute(select(c.key, c.value).where(c.run_id == run_id, c.key.in_(params))).all()
-    )
+    existing = dict(conn.execute(_PARAMS_OF_RUN, {"run_id": run_id, "keys": list(params)}).all())
     for key, old in existing.items():
         if params[key] != old:
             raise ConflictError(

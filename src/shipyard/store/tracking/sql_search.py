@@ -32,7 +32,10 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement as Column
+from sqlalchemy.sql.selectable import Join
 
 from shipyard.entities import LifecycleStage, RunInfo, ViewType
 from shipyard.errors import InvalidInputError
@@ -143,6 +146,25 @@ def _expression(node: Node) -> ColumnElement[bool]:
     return exists().where(_key_condition(table, node))
 
 
+class _LeftFirst(Join):
+    """An inner join that SQLite must read from its left side first (``CROSS JOIN``).
+
+    The ranked query reads runs in order off the sort metric's index and stops after a page.
+    Once SQLite has statistics (``ANALYZE``), its planner may instead scan every run of the
+    experiment, test each against the filter and sort them all: hundreds of milliseconds at
+    100,000 runs instead of a few. Other databases get a plain join."""
+
+    inherit_cache = True
+
+
+@compiles(_LeftFirst, "sqlite")
+def _cross_join(join: _LeftFirst, compiler: SQLCompiler, **kw: Any) -> str:
+    # The left side is one aliased table (no joins inside), so the first JOIN is this one.
+    assert not isinstance(join.left, Join)
+    text: str = compiler.visit_join(join, **kw)  # type: ignore[no-untyped-call]  # untyped upstream
+    return text.replace(" JOIN ", " CROSS JOIN ", 1)
+
+
 class _QueryBuilder:
     """Joins, conditions and sort keys of one search query over ``runs``."""
 
@@ -233,7 +255,7 @@ class _Search:
         stage = stage_condition(t.runs.c.lifecycle_stage, self.view)
         if stage is not None:
             conditions.append(stage)
-        source = builder.source(ranked.join(t.runs, t.runs.c.run_id == ranked.c.run_id))
+        source = builder.source(_LeftFirst(ranked, t.runs, t.runs.c.run_id == ranked.c.run_id))
         return (select(*RUN_COLUMNS).select_from(source)
                 .where(*conditions, *builder.where).order_by(*clauses))
 
