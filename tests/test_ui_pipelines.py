@@ -125,11 +125,31 @@ def test_a_failed_run_shows_the_failed_step_its_log_and_what_never_started(
     page = http.get(f"/ui/pipelines/runs/{failed[0].info.run_id}").text
     states = nodes(page)
     assert states["square"] == "failed" and states["load"] == "finished"
-    assert states["total"] == "not-started"  # from the last finished run's steps
-    assert "taken from this pipeline's last finished run" in page
+    assert states["total"] == "not-started"  # from the run's own pipeline.json
+    assert "taken from this pipeline's last finished run" not in page
     assert re.search(r'<details class="step-log" open>\s*<summary>square', page)
     assert "about to fail on purpose" in page
     assert "0 failed" not in page and "1 failed" in page
+
+
+def test_a_run_without_its_graph_takes_waiting_steps_from_the_last_finished_run(
+        http: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.server.ui import pipelines_data
+
+    run_pipeline(diamond, {"n": 2})
+    FAIL["on"] = True
+    try:
+        with pytest.raises(RuntimeError, match="on purpose"):
+            run_pipeline(diamond, {"n": 5})
+    finally:
+        FAIL["on"] = False
+    (failed,) = fluent.client().search_runs(
+        None, "tags.`shipyard.pipeline` = 'ui-diamond' and attributes.status = 'FAILED'")
+    # As for a run recorded before pipeline runs kept their graph:
+    monkeypatch.setattr(pipelines_data, "GRAPH_FILE", "no-such-file.json")
+    page = http.get(f"/ui/pipelines/runs/{failed.info.run_id}").text
+    assert nodes(page)["total"] == "not-started"
+    assert "taken from this pipeline's last finished run" in page
 
 
 def test_the_fragment_is_only_the_live_part(http: TestClient) -> None:

@@ -50,6 +50,7 @@ TAG_DURATION = "shipyard.step.duration_s"
 TAG_LOST_WORKER = "shipyard.step.lost_worker"
 TAG_UPSTREAM = "shipyard.step.upstream"  # the node ids this step takes inputs from, comma-joined
 STEP_LOG = "step.log"  # artifact of a step run: what the step printed
+GRAPH_FILE = "pipeline.json"  # artifact of a pipeline run: its steps and their inputs
 HIT_FLUSH_S = 0.5  # the longest a cache hit's child run waits to be written
 
 
@@ -435,6 +436,9 @@ def run_pipeline(pipe: Pipeline, params: Mapping[str, Any] | None = None, *,
     listener = on_step if on_step is not None else _listener.get()
     with fluent.start_run(experiment, run_name=pipe.name, tags=run_tags) as parent:
         fluent.log_params({k: _param_text(v) for k, v in values.items()})
+        # The whole DAG up front: a view of a running pipeline can draw the steps that have
+        # no run yet.
+        parent.client.log_text(parent.run_id, graph_json(graph), GRAPH_FILE)
         state = _Run(graph, parent.client, parent.info.experiment_id, cache=cache)
         state.parent_run_id = parent.run_id
         try:
@@ -445,6 +449,14 @@ def run_pipeline(pipe: Pipeline, params: Mapping[str, Any] | None = None, *,
                 pool.cancel()
             state.flush_hits()  # before the pipeline run ends, even when a step failed
     return PipelineRun(pipe.name, parent.run_id, "FINISHED", state.results, state.store)
+
+
+def graph_json(graph: Graph) -> str:
+    """``{"steps": {node id: {"step": name, "upstream": [node ids]}}}`` in the pipeline's
+    order (the ``pipeline.json`` artifact of a pipeline run)."""
+    return json.dumps({"steps": {
+        node_id: {"step": node.step.name, "upstream": sorted(set(node.upstream.values()))}
+        for node_id, node in graph.nodes.items()}}, indent=1)
 
 
 class _Events:

@@ -2,13 +2,14 @@
 table and the run queue: the same functions ``shipyard pipelines`` and ``shipyard runs`` use.
 
 A pipeline run records a child run per step once the step starts, so a run in progress has
-no record yet of the steps still waiting. The DAG fills them in from the pipeline's last
-finished run (same pipeline name) and marks them "not started"; a pipeline never finished
-before shows only the steps that have started.
+no record yet of the steps still waiting. The DAG fills them in from the run's
+``pipeline.json`` (its whole graph, written when it starts) and marks them "not started"; for
+a run from before ``pipeline.json`` existed, from the pipeline's last finished run.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from shipyard.entities import Run
 from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.pipelines import history
 from shipyard.pipelines.runner import (
+    GRAPH_FILE,
     STEP_LOG,
     TAG_ATTEMPTS,
     TAG_CACHED_FROM,
@@ -139,11 +141,12 @@ def pipeline_run(store: TrackingStore, run_id: str, *, logs: bool) -> RunView:
                   attempts=extra.get(r.run_id, {}).get(TAG_ATTEMPTS, ""),
                   cached_from=extra.get(r.run_id, {}).get(TAG_CACHED_FROM, ""))
              for r in records]
-    guessed = _not_started(c, run, name, {s.name for s in steps})
-    steps.extend(guessed)
+    pending, guessed = _not_started(c, run, name, {s.name for s in steps})
+    steps.extend(pending)
     upstream = {s.name: list(s.upstream) for s in steps}
     view = RunView(run, name, steps, dag_layout.layout(upstream), history.step_counts(records),
-                   str(run.info.status) not in ENDED, [s.name for s in guessed])
+                   str(run.info.status) not in ENDED,
+                   [s.name for s in pending] if guessed else [])
     if logs:
         add_logs(store, view)
     return view
@@ -164,14 +167,22 @@ def _step_tags(store: TrackingStore, run: Run) -> dict[str, dict[str, str]]:
     return {r.info.run_id: r.data.tags for r in found}
 
 
-def _not_started(c: Client, run: Run, name: str, seen: set[str]) -> list[Step]:
-    """The steps of the pipeline's last finished run that ``run`` has not started."""
+def _not_started(c: Client, run: Run, name: str, seen: set[str]) -> tuple[list[Step], bool]:
+    """The steps ``run`` has not started, and whether they were guessed: from the run's own
+    ``pipeline.json`` (its whole DAG), else from the pipeline's last finished run."""
+    try:
+        with c.store.open_artifact(run.info.run_id, GRAPH_FILE) as stream:
+            graph = json.loads(stream.read())["steps"]
+        return [Step(node_id, "not-started", tuple(node["upstream"]))
+                for node_id, node in graph.items() if node_id not in seen], False
+    except (ShipyardError, ValueError, KeyError, TypeError):
+        pass  # a run from before pipeline.json, or an unreadable one: guess
     for earlier in history.pipeline_runs(c, name, max_results=20):
         if earlier.info.run_id == run.info.run_id or str(earlier.info.status) != "FINISHED":
             continue
         return [Step(r.name, "not-started", r.upstream)
-                for r in history.step_records(c, earlier) if r.name not in seen]
-    return []
+                for r in history.step_records(c, earlier) if r.name not in seen], True
+    return [], False
 
 
 def _log(store: TrackingStore, run_id: str) -> tuple[str | None, bool]:
