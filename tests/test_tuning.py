@@ -215,7 +215,8 @@ def test_two_processes_tune_one_study_on_one_sqlite_file(shipyard_home: Path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for seed in (1, 2)]
     outs = [p.communicate(timeout=240) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    if [p.returncode for p in procs] != [0, 0]:
+        pytest.fail("\n".join(err for _, err in outs))  # whole tracebacks, not a repr
     parents = {out.strip() for out, _ in outs}
     assert len(parents) == 1  # both joined one study run
     runs = trial_runs(parents.pop())

@@ -380,8 +380,10 @@ def _record_best(study: Any, parent: fluent.ActiveRun) -> TuneResult | None:
     sdk.set_tags(parent.run_id, {TAG_BEST_PARAMS: json.dumps(best.params, sort_keys=True),
                                  TAG_BEST_RUN: best_run or "", TAG_BEST_VALUE: repr(best.value)})
     # Another process sharing the study may have ended its run first; the tags are current.
+    # log_batch writes now (log_metric is buffered, so the refusal would come at the run's end).
     with contextlib.suppress(InvalidStateError):
-        sdk.log_metric(parent.run_id, "best_value", float(best.value), step=len(complete))
+        sdk.log_batch(parent.run_id, [Metric("best_value", float(best.value), len(complete),
+                                             int(time.time() * 1000))])
     return TuneResult(study.study_name, parent.run_id, dict(best.params), float(best.value),
                       best_run, len(complete), study)
 

@@ -18,7 +18,13 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.entities.auth import Permission
 from shipyard.entities.registry import ApprovalStatus
-from shipyard.errors import HTTP_STATUS, InvalidInputError, NotFoundError, ShipyardError
+from shipyard.errors import (
+    HTTP_STATUS,
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+    ShipyardError,
+)
 from shipyard.server.auth import require
 from shipyard.server.deps import Store
 from shipyard.server.routes_registry import get_registry
@@ -50,8 +56,8 @@ NO_REGISTRY = ("The model registry lives in the server's metadata database, and 
                "the UI of the server that owns the database.")
 
 
-class NoRegistryError(ShipyardError):
-    code = "NOT_SUPPORTED"
+class NoRegistryError(InvalidStateError):
+    """The tracking store has no database of its own (rendered as 501)."""
 
 
 def _registry(request: Request, store: TrackingStore) -> RegistryService:
