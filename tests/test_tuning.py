@@ -190,12 +190,14 @@ def test_tuning_a_pipeline_reuses_cached_upstream_steps(tmp_path: Path,
     counter = tmp_path / "count"
     monkeypatch.setenv(COUNTER, str(counter))
     result = sy.tune(tunable, {"alpha": uniform(0, 1), "n": 20}, n_trials=4,
-                     direction="minimize", metric="loss", seed=0)
+                     direction="minimize", metric="loss", seed=0, experiment="tune-pipeline")
     assert counter.read_text() == "x"  # features ran once; three trials took it from cache
     assert abs(result.best_params["alpha"] - 0.475) < 0.3
+    study_experiment = Client().get_run(result.run_id).info.experiment_id
     for t in trial_runs(result.run_id):  # each trial run holds one pipeline run
         (inner,) = trial_runs(t.info.run_id)
         assert inner.info.run_name == "tunable"
+        assert inner.info.experiment_id == study_experiment
 
 
 def test_two_processes_tune_one_study_on_one_sqlite_file(shipyard_home: Path,

@@ -103,7 +103,8 @@ class _TrialTask:
 
     def _evaluate(self, run_id: str) -> float | None:
         if isinstance(self.objective, Pipeline):
-            return _pipeline_value(self.objective, self.params, self.metric)
+            return _pipeline_value(self.objective, self.params, self.metric,
+                                   self.experiment_id)
         kwargs = dict(self.params)
         if self.trial is not None:
             kwargs["trial"] = self.trial
@@ -121,13 +122,14 @@ class _TrialTask:
         return value
 
 
-def _pipeline_value(pipe: Pipeline, params: dict[str, Any], metric: str) -> float | None:
-    """Run ``pipe`` (its unchanged upstream steps come from the cache) and read ``metric``,
-    logged by one of its steps, from the step runs."""
+def _pipeline_value(pipe: Pipeline, params: dict[str, Any], metric: str,
+                    experiment_id: str) -> float | None:
+    """Run ``pipe`` in the study's experiment (its unchanged upstream steps come from the
+    cache there) and read ``metric``, logged by one of its steps, from the step runs."""
     from shipyard.pipelines.runner import run_pipeline
 
-    done = run_pipeline(pipe, params)
     sdk = fluent.client()
+    done = run_pipeline(pipe, params, experiment=sdk.get_experiment(experiment_id).name)
     for step in done.steps.values():
         metrics = sdk.get_run(step.run_id).data.metrics
         if metric in metrics:
