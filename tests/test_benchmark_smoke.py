@@ -6,37 +6,16 @@ checks the benchmark works, not how fast anything is (speed is never a unit test
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-REQUIRED = {"benchmark", "machine", "ours", "peer", "ratios", "goals"}
+from tests.benchmark_support import REQUIRED, check_goals, positive, run_quick
 
 
 @pytest.fixture(scope="module")
 def result() -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "tracking.py"), "--quick"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert lines, f"no output; stderr:\n{done.stderr[-3000:]}"
-    parsed = json.loads(lines[-1])
-    assert isinstance(parsed, dict)
-    assert "installing peer" not in done.stderr
-    return parsed
-
-
-def _positive(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return run_quick("tracking.py")
 
 
 def test_last_line_has_the_benchmark_keys(result: dict[str, Any]) -> None:
@@ -60,47 +39,36 @@ def test_our_figures_are_sane(result: dict[str, Any]) -> None:
     assert "error" not in ours
     assert all(ours["checks"].values()), ours["checks"]
     (log_metric,) = ours["log_metric"].values()
-    assert _positive(log_metric["median_s"])
-    assert _positive(log_metric["points_per_s"])
-    assert _positive(ours["log_batch"]["points_per_s"])
+    assert positive(log_metric["median_s"])
+    assert positive(log_metric["points_per_s"])
+    assert positive(ours["log_batch"]["points_per_s"])
     (search,) = (v for k, v in ours.items() if k.startswith("search_"))
-    assert _positive(search["median_s"])
+    assert positive(search["median_s"])
     assert search["results"] > 0
     (fetch,) = (v for k, v in ours.items() if k.startswith("fetch_all_"))
-    assert _positive(fetch["median_s"])
+    assert positive(fetch["median_s"])
     assert fetch["runs"] == ours["sizes"]["runs"]
     imported = ours["import"]["import shipyard"]["statement_s"]["median_s"]
-    assert _positive(imported)
+    assert positive(imported)
     assert result["goals"]["import_shipyard_s"]["value"] == pytest.approx(imported, abs=1e-3)
 
 
 def test_tracking_server_quick_prints_one_well_formed_json_line() -> None:
     """``benchmarks/tracking_server.py --quick``: ``shipyard server`` alone, driven by the
     MLflow client of ``.venv``'s mlflow-skinny; the points it logs are read back."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "MLFLOW_"))}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "tracking_server.py"), "--quick"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "installing peer" not in done.stderr
-    parsed = json.loads(done.stdout.strip().splitlines()[-1])
-    assert parsed.keys() >= REQUIRED
+    parsed = run_quick("tracking_server.py", env_prefixes=("MLFLOW_",))
     assert parsed["benchmark"] == "tracking_server"
     assert parsed["peer"] is None
     assert parsed["ratios"] == {}
     ours = parsed["ours"]
     assert "error" not in ours
     assert ours["checks"]["all_points_read_back"] is True
-    assert _positive(ours["start"]["health_s"])
-    assert _positive(ours["start"]["rss_mb"])
-    assert _positive(ours["log_metric"]["calls_per_s"])
-    assert _positive(ours["log_batch"]["points_per_s"])
+    assert positive(ours["start"]["health_s"])
+    assert positive(ours["start"]["rss_mb"])
+    assert positive(ours["log_metric"]["calls_per_s"])
+    assert positive(ours["log_batch"]["points_per_s"])
     goals = parsed["goals"]
-    for name, goal in goals.items():
-        assert {"target", "value", "met"} <= goal.keys(), name
-        if goal["value"] is None:
-            assert goal["met"] is None, name
+    check_goals(goals)
     assert goals["health_after_spawn_s"]["value"] == ours["start"]["health_s"]
     assert goals["idle_rss_mb"]["value"] == ours["start"]["rss_mb"]
 
@@ -108,15 +76,7 @@ def test_tracking_server_quick_prints_one_well_formed_json_line() -> None:
 def test_data_versioning_quick_prints_one_well_formed_json_line() -> None:
     """``benchmarks/data_versioning.py --quick``: Shipyard alone on small sizes (DVC is neither
     installed nor run); a second version with one changed file stores exactly two blobs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "DVC_"))}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "data_versioning.py"), "--quick"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "installing peer" not in done.stderr
-    parsed = json.loads(done.stdout.strip().splitlines()[-1])
-    assert parsed.keys() >= REQUIRED
+    parsed = run_quick("data_versioning.py", env_prefixes=("DVC_",))
     assert parsed["benchmark"] == "data_versioning"
     assert parsed["machine"]["cpu_count"] >= 1
     assert parsed["peer"] is None
@@ -127,17 +87,14 @@ def test_data_versioning_quick_prints_one_well_formed_json_line() -> None:
     sizes = ours["sizes"]
     (add_file,) = (v for k, v in ours.items() if k.startswith("add_file_"))
     (add_folder,) = (v for k, v in ours.items() if k.startswith("add_folder_"))
-    assert _positive(add_file["median_s"])
+    assert positive(add_file["median_s"])
     assert add_file["files_hashed"] == 1
-    assert _positive(add_folder["median_s"])
+    assert positive(add_folder["median_s"])
     assert add_folder["files"] == sizes["folder_files"]
-    assert _positive(ours["status_cli"]["median_s"])
+    assert positive(ours["status_cli"]["median_s"])
     assert ours["second_version"]["files_hashed"] == 1
     goals = parsed["goals"]
-    for name, goal in goals.items():
-        assert {"target", "value", "met"} <= goal.keys(), name
-        if goal["value"] is None:
-            assert goal["met"] is None, name
+    check_goals(goals)
     assert goals["add_file_vs_dvc"]["met"] is None
     assert goals["second_version_new_blobs"] == {
         "target": goals["second_version_new_blobs"]["target"], "value": 2, "met": True}
@@ -147,15 +104,7 @@ def test_registry_quick_prints_one_well_formed_json_line() -> None:
     """``benchmarks/registry.py --quick``: Shipyard's registry alone on small sizes (MLflow is
     neither installed nor run); every search returns exactly the versions the data says match,
     page by page, and the smaller audit benchmark it runs verifies its chain."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "MLFLOW_"))}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "registry.py"), "--quick"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "installing peer" not in done.stderr
-    parsed = json.loads(done.stdout.strip().splitlines()[-1])
-    assert parsed.keys() >= REQUIRED
+    parsed = run_quick("registry.py", env_prefixes=("MLFLOW_",))
     assert parsed["benchmark"] == "registry"
     assert parsed["machine"]["cpu_count"] >= 1
     assert parsed["peer"] is None
@@ -167,16 +116,16 @@ def test_registry_quick_prints_one_well_formed_json_line() -> None:
     assert ours["populate"]["versions"] == sizes["models"] * sizes["versions"]
     assert ours["store_rows"]["model_version_tags"] == 3 * ours["populate"]["versions"]
     first = ours["search_tag_first_page"]
-    assert _positive(first["median_s"])
+    assert positive(first["median_s"])
     assert first["results"] == sizes["page"]
     assert first["query_plan"]
     fetched = ours["fetch_all_tag"]
-    assert _positive(fetched["median_s"])
+    assert positive(fetched["median_s"])
     assert fetched["pages"] > 1
     assert fetched["matches"] > first["results"]
-    assert _positive(ours["search_name_and_tag_first_page"]["median_s"])
+    assert positive(ours["search_name_and_tag_first_page"]["median_s"])
     assert ours["audit_verify"]["events"] == sizes["audit_events"]
-    assert _positive(ours["audit_verify"]["verify"]["median_s"])
+    assert positive(ours["audit_verify"]["verify"]["median_s"])
     goals = parsed["goals"]
     assert goals.keys() == {"version_search_tag_filter_vs_mlflow", "audit_verify_100k_events"}
     for name, goal in goals.items():

@@ -6,32 +6,16 @@ and what it measures is sane, not how fast anything is (speed is never a unit te
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-REQUIRED = {"benchmark", "machine", "ours", "peer", "ratios", "goals"}
+from tests.benchmark_support import REQUIRED, run_quick
 
 
 @pytest.fixture(scope="module")
 def result() -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "ui.py"), "--quick"],
-        capture_output=True, text=True, timeout=180, cwd=ROOT, env=env, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    assert lines, f"no output; stderr:\n{done.stderr[-3000:]}"
-    parsed = json.loads(lines[-1])
-    assert isinstance(parsed, dict)
-    return parsed
+    return run_quick("ui.py", timeout=180)
 
 
 def test_last_line_has_the_benchmark_keys(result: dict[str, Any]) -> None:
