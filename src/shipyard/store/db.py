@@ -79,7 +79,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
         if not in_memory:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor, busy_ms)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         # LIKE is case-sensitive on every backend; ILIKE is the case-insensitive one.
@@ -92,6 +92,30 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _use_wal(cursor: Any, busy_ms: int) -> None:
+    """Put the database in WAL mode (it stays so, in the file).
+
+    Why the loop: switching a new file to WAL needs a lock SQLite's busy handler does not wait
+    for, so a process opening a brand-new database while another one migrates it would fail
+    with "database is locked". Once the file is in WAL mode nothing needs switching.
+    """
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + busy_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def is_sqlite(engine: Engine) -> bool:
